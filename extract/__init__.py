@@ -1,0 +1,1 @@
+"""Search a trained supernet under a latency budget and ship the chosen subnet as verified ONNX."""

@@ -1,0 +1,138 @@
+"""One subnet of the search space: resolution, per-stage width and depth, per-block kernel and expand."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ArchError
+
+if TYPE_CHECKING:
+    from .space import SearchSpace
+
+_STAGE_RE = re.compile(r"^w(?P<w>[\d.]+)d(?P<d>\d+)k(?P<k>[\d.]+)e(?P<e>[\d.]+)$")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """A subnet. Per-block lists hold exactly `depths[i]` entries: only active blocks are described,
+    so two configs are equal exactly when they describe the same network."""
+
+    resolution: int
+    width_mults: tuple[float, ...]
+    depths: tuple[int, ...]
+    kernel_sizes: tuple[tuple[int, ...], ...]
+    exp_ratios: tuple[tuple[float, ...], ...]
+
+    def __post_init__(self) -> None:
+        # Normalise lists (from JSON) to tuples so configs hash and compare by value.
+        object.__setattr__(self, "width_mults", tuple(float(w) for w in self.width_mults))
+        object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
+        object.__setattr__(self, "kernel_sizes", tuple(tuple(int(k) for k in ks) for ks in self.kernel_sizes))
+        object.__setattr__(self, "exp_ratios", tuple(tuple(float(e) for e in es) for es in self.exp_ratios))
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.depths)
+
+    def to_dict(self) -> dict:
+        return {k: (list(map(list, v)) if k in ("kernel_sizes", "exp_ratios") else v) for k, v in asdict(self).items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArchConfig:
+        fields = ("resolution", "width_mults", "depths", "kernel_sizes", "exp_ratios")
+        if not isinstance(data, dict):
+            raise ArchError(f"an arch must be a JSON object with fields {', '.join(fields)}")
+        missing = [f for f in fields if f not in data]
+        extra = [k for k in data if k not in fields]
+        if missing or extra:
+            raise ArchError(
+                f"arch fields wrong: missing {missing or 'none'}, unknown {extra or 'none'}; "
+                f"expected {', '.join(fields)}"
+            )
+        try:
+            return cls(**{f: data[f] for f in fields})
+        except (TypeError, ValueError) as e:
+            raise ArchError(f"arch has a value of the wrong type ({e}); expected numbers and lists of numbers")
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ArchError(f"arch is not valid JSON: {e}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ArchConfig:
+        """Load an arch from a JSON file or, if `path` is no file, from its canonical string."""
+        p = Path(path)
+        if p.is_file():
+            return cls.from_json(p.read_text())
+        if str(path).startswith("r") and "_" in str(path):
+            return cls.from_string(str(path))
+        raise ArchError(f"arch file not found: {path} (give an arch JSON file or a canonical arch string)")
+
+    def __str__(self) -> str:
+        """Canonical short form, e.g. `r32_w1d2k35e64_w0.75d1k7e3`."""
+        stages = [
+            f"w{_fmt(w)}d{d}k{'.'.join(map(str, ks))}e{'.'.join(map(_fmt, es))}"
+            for w, d, ks, es in zip(self.width_mults, self.depths, self.kernel_sizes, self.exp_ratios)
+        ]
+        return "_".join([f"r{self.resolution}", *stages])
+
+    @classmethod
+    def from_string(cls, text: str) -> ArchConfig:
+        parts = text.strip().split("_")
+        if not parts[0].startswith("r") or not parts[0][1:].isdigit():
+            raise ArchError(f"arch string must start with r<resolution>, got {parts[0]!r}")
+        widths, depths, kernels, exps = [], [], [], []
+        for part in parts[1:]:
+            m = _STAGE_RE.match(part)
+            if not m:
+                raise ArchError(f"arch string stage {part!r} is not of the form w<mult>d<depth>k<k.k>e<e.e>")
+            widths.append(float(m["w"]))
+            depths.append(int(m["d"]))
+            kernels.append(tuple(int(k) for k in m["k"].split(".")))
+            exps.append(tuple(float(e) for e in m["e"].split(".")))
+        return cls(int(parts[0][1:]), tuple(widths), tuple(depths), tuple(kernels), tuple(exps))
+
+    def validate(self, space: SearchSpace) -> ArchConfig:
+        """Raise ArchError naming the first field outside `space`, its value and the allowed values."""
+
+        def bad(field: str, value, allowed) -> ArchError:
+            allowed_s = ", ".join(_fmt(a) if isinstance(a, float) else str(a) for a in allowed)
+            return ArchError(f"arch {field}={value} is not in the search space; allowed: {allowed_s}")
+
+        if self.resolution not in space.resolutions:
+            raise bad("resolution", self.resolution, space.resolutions)
+        n = len(space.stages)
+        for name in ("width_mults", "depths", "kernel_sizes", "exp_ratios"):
+            if len(getattr(self, name)) != n:
+                raise ArchError(f"arch {name} has {len(getattr(self, name))} stages; the space has {n}")
+        for i, st in enumerate(space.stages):
+            if self.width_mults[i] not in st.width_mults:
+                raise bad(f"width_mults[{i}]", _fmt(self.width_mults[i]), st.width_mults)
+            if self.depths[i] not in st.depths:
+                raise bad(f"depths[{i}]", self.depths[i], st.depths)
+            for name, allowed in (("kernel_sizes", st.kernel_sizes), ("exp_ratios", st.exp_ratios)):
+                blocks = getattr(self, name)[i]
+                if len(blocks) != self.depths[i]:
+                    raise ArchError(
+                        f"arch {name}[{i}] has {len(blocks)} entries; it needs one per active block "
+                        f"(depths[{i}]={self.depths[i]})"
+                    )
+                for j, v in enumerate(blocks):
+                    if v not in allowed:
+                        raise bad(f"{name}[{i}][{j}]", _fmt(v), allowed)
+        return self

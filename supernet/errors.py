@@ -1,0 +1,17 @@
+"""User-facing errors: the CLI prints these as one line and exits 2, never a traceback."""
+
+
+class SupernetError(ValueError):
+    """Bad input from the user (arch, space, file, budget): the message says what and what is allowed."""
+
+
+class ArchError(SupernetError):
+    """An architecture that lies outside its search space."""
+
+
+class SpaceError(SupernetError):
+    """A malformed search-space description or an unknown preset."""
+
+
+class CheckpointError(SupernetError):
+    """A missing, corrupt or mismatched checkpoint."""

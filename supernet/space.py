@@ -1,0 +1,232 @@
+"""The search space: what an elastic MobileNetV2 may become. Loaded from presets or YAML/JSON files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+from timm.layers import make_divisible
+
+from .arch import ArchConfig
+from .errors import SpaceError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+def _sorted_unique(name: str, values, kind=float) -> tuple:
+    try:
+        vals = tuple(sorted({kind(v) for v in values}))
+    except (TypeError, ValueError):
+        raise SpaceError(f"space field {name} must be a list of numbers, got {values!r}")
+    if not vals:
+        raise SpaceError(f"space field {name} must list at least one choice")
+    return vals
+
+
+@dataclass(frozen=True)
+class StageSpace:
+    """One elastic stage of inverted-residual blocks; only the first block strides."""
+
+    base_chs: int
+    stride: int
+    depths: tuple[int, ...]
+    width_mults: tuple[float, ...] = (1.0,)
+    kernel_sizes: tuple[int, ...] = (3,)
+    exp_ratios: tuple[float, ...] = (6.0,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depths", _sorted_unique("depths", self.depths, int))
+        object.__setattr__(self, "width_mults", _sorted_unique("width_mults", self.width_mults))
+        object.__setattr__(self, "kernel_sizes", _sorted_unique("kernel_sizes", self.kernel_sizes, int))
+        object.__setattr__(self, "exp_ratios", _sorted_unique("exp_ratios", self.exp_ratios))
+        if self.stride not in (1, 2):
+            raise SpaceError(f"stage stride {self.stride} is not allowed; allowed: 1, 2")
+        if min(self.depths) < 1 or self.base_chs < 1 or min(self.width_mults) <= 0 or min(self.exp_ratios) <= 0:
+            raise SpaceError("stage depths, base_chs, width_mults and exp_ratios must be positive")
+        if any(k % 2 == 0 or k < 1 for k in self.kernel_sizes):
+            raise SpaceError(f"stage kernel_sizes {list(self.kernel_sizes)} must be odd; allowed e.g. 3, 5, 7")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Stem (stride 2, fixed width) -> one fixed depthwise-separable block -> elastic stages -> 1x1 head."""
+
+    name: str
+    resolutions: tuple[int, ...]
+    stem_chs: int
+    first_chs: int
+    stages: tuple[StageSpace, ...]
+    head_chs: int
+    channel_divisor: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resolutions", _sorted_unique("resolutions", self.resolutions, int))
+        object.__setattr__(
+            self, "stages", tuple(s if isinstance(s, StageSpace) else StageSpace(**s) for s in self.stages)
+        )
+        if not self.stages:
+            raise SpaceError("a search space needs at least one elastic stage")
+        for i, st in enumerate(self.stages):
+            chs = [self.stage_chs(i, w) for w in st.width_mults]
+            if len(set(chs)) != len(chs):
+                raise SpaceError(
+                    f"stage {i} width_mults {list(st.width_mults)} round to duplicate channel counts {chs} "
+                    f"with channel_divisor {self.channel_divisor}; use a smaller divisor or other multipliers"
+                )
+
+    # ---- channels -------------------------------------------------------------------------
+    def stage_chs(self, stage: int, width_mult: float) -> int:
+        return make_divisible(self.stages[stage].base_chs * width_mult, self.channel_divisor)
+
+    def max_stage_chs(self, stage: int) -> int:
+        return self.stage_chs(stage, max(self.stages[stage].width_mults))
+
+    # ---- canonical archs ------------------------------------------------------------------
+    def _uniform(self, pick) -> ArchConfig:
+        depths = tuple(pick(s.depths) for s in self.stages)
+        return ArchConfig(
+            resolution=pick(self.resolutions),
+            width_mults=tuple(pick(s.width_mults) for s in self.stages),
+            depths=depths,
+            kernel_sizes=tuple((pick(s.kernel_sizes),) * d for s, d in zip(self.stages, depths)),
+            exp_ratios=tuple((pick(s.exp_ratios),) * d for s, d in zip(self.stages, depths)),
+        )
+
+    def smallest(self) -> ArchConfig:
+        return self._uniform(min)
+
+    def largest(self) -> ArchConfig:
+        return self._uniform(max)
+
+    def sample(self, rng: random.Random) -> ArchConfig:
+        """Uniform over each choice independently (the BigNAS/OFA sampler)."""
+        depths = tuple(rng.choice(s.depths) for s in self.stages)
+        return ArchConfig(
+            resolution=rng.choice(self.resolutions),
+            width_mults=tuple(rng.choice(s.width_mults) for s in self.stages),
+            depths=depths,
+            kernel_sizes=tuple(tuple(rng.choice(s.kernel_sizes) for _ in range(d)) for s, d in zip(self.stages, depths)),
+            exp_ratios=tuple(tuple(rng.choice(s.exp_ratios) for _ in range(d)) for s, d in zip(self.stages, depths)),
+        )
+
+    def mutate(self, arch: ArchConfig, prob: float, rng: random.Random) -> ArchConfig:
+        """Resample each gene with probability `prob`; blocks a grown stage gains are drawn fresh."""
+
+        def maybe(current, choices):
+            return rng.choice(choices) if rng.random() < prob else current
+
+        widths, depths, kernels, exps = [], [], [], []
+        for i, st in enumerate(self.stages):
+            d = maybe(arch.depths[i], st.depths)
+            ks = [maybe(k, st.kernel_sizes) for k in arch.kernel_sizes[i][:d]]
+            es = [maybe(e, st.exp_ratios) for e in arch.exp_ratios[i][:d]]
+            ks += [rng.choice(st.kernel_sizes) for _ in range(d - len(ks))]
+            es += [rng.choice(st.exp_ratios) for _ in range(d - len(es))]
+            widths.append(maybe(arch.width_mults[i], st.width_mults))
+            depths.append(d)
+            kernels.append(tuple(ks))
+            exps.append(tuple(es))
+        return ArchConfig(maybe(arch.resolution, self.resolutions), tuple(widths), tuple(depths), tuple(kernels), tuple(exps))
+
+    def crossover(self, a: ArchConfig, b: ArchConfig, rng: random.Random) -> ArchConfig:
+        """Each gene from either parent; a block only one parent has comes from that parent."""
+        widths, depths, kernels, exps = [], [], [], []
+        for i in range(len(self.stages)):
+            d = rng.choice((a.depths[i], b.depths[i]))
+            ks, es = [], []
+            for j in range(d):
+                donors = [p for p in (a, b) if j < p.depths[i]]
+                ks.append(rng.choice(donors).kernel_sizes[i][j])
+                es.append(rng.choice(donors).exp_ratios[i][j])
+            widths.append(rng.choice((a.width_mults[i], b.width_mults[i])))
+            depths.append(d)
+            kernels.append(tuple(ks))
+            exps.append(tuple(es))
+        return ArchConfig(
+            rng.choice((a.resolution, b.resolution)), tuple(widths), tuple(depths), tuple(kernels), tuple(exps)
+        )
+
+    def num_archs(self) -> int:
+        """Number of distinct subnets (resolution included)."""
+        total = len(self.resolutions)
+        for st in self.stages:
+            per_block = len(st.kernel_sizes) * len(st.exp_ratios)
+            total *= len(st.width_mults) * sum(per_block**d for d in st.depths)
+        return total
+
+    def describe(self) -> str:
+        return f"{self.name}: {len(self.stages)} elastic stages, about 10^{math.log10(self.num_archs()):.1f} subnets"
+
+    # ---- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["resolutions"] = list(self.resolutions)
+        d["stages"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()} for s in d["stages"]]
+        return d
+
+    def fingerprint(self) -> str:
+        """Hash of the space's content (not its name): tables and checkpoints record it to catch mismatches."""
+        content = {k: v for k, v in self.to_dict().items() if k != "name"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SearchSpace:
+        if not isinstance(data, dict):
+            raise SpaceError("a search space must be a mapping of fields")
+        allowed = [f.name for f in fields(cls)]
+        unknown = [k for k in data if k not in allowed]
+        missing = [f.name for f in fields(cls) if f.name not in data and f.name != "channel_divisor"]
+        if unknown or missing:
+            raise SpaceError(f"space fields wrong: missing {missing or 'none'}, unknown {unknown or 'none'}; allowed {allowed}")
+        stage_fields = [f.name for f in fields(StageSpace)]
+        for i, s in enumerate(data["stages"] or []):
+            bad = [k for k in (s or {}) if k not in stage_fields]
+            if not isinstance(s, dict) or bad:
+                raise SpaceError(f"space stage {i} has unknown fields {bad}; allowed {stage_fields}")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise SpaceError(f"malformed search space: {e}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> SearchSpace:
+        p = Path(path)
+        if not p.is_file():
+            raise SpaceError(f"search space file not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise SpaceError(f"search space file {p} is not valid YAML/JSON: {str(e).splitlines()[0]}")
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        p = Path(path)
+        text = json.dumps(self.to_dict(), indent=2) if p.suffix == ".json" else yaml.safe_dump(self.to_dict(), sort_keys=False)
+        p.write_text(text)
+
+    @staticmethod
+    def preset_names() -> list[str]:
+        return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+    @classmethod
+    def preset(cls, name: str) -> SearchSpace:
+        path = PRESET_DIR / f"{name}.yaml"
+        if not path.is_file():
+            raise SpaceError(f"unknown search-space preset {name!r}; available: {', '.join(cls.preset_names())}")
+        return cls.load(path)
+
+    @classmethod
+    def resolve(cls, name_or_path: str) -> SearchSpace:
+        """A preset name, or a path to a YAML/JSON space file."""
+        if name_or_path in cls.preset_names():
+            return cls.preset(name_or_path)
+        if Path(name_or_path).suffix in (".yaml", ".yml", ".json"):
+            return cls.load(name_or_path)
+        raise SpaceError(
+            f"unknown search space {name_or_path!r}; give a preset ({', '.join(cls.preset_names())}) or a .yaml/.json file"
+        )

@@ -1,0 +1,41 @@
+"""The `supernet` command: assembles the subcommand groups that each package defines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from supernet.errors import SupernetError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from extract.cli import register as register_extract
+    from latency.cli import register as register_latency
+    from supernet.cli import register as register_supernet
+
+    parser = argparse.ArgumentParser(
+        prog="supernet",
+        description="Train one elastic MobileNetV2 supernet, then cut out and ship the best subnet for a latency budget.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register_supernet(sub)
+    register_latency(sub)
+    register_extract(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SupernetError as e:
+        print(f"supernet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"supernet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
