@@ -54,7 +54,13 @@ def arch_layers(space: SearchSpace, arch: ArchConfig, in_chans: int, num_classes
             stride = st.stride if j == 0 else 1
             layers.append(
                 LayerSpec(
-                    "mbconv", res, in_chs, out_chs, make_divisible(in_chs * e), k, stride,
+                    "mbconv",
+                    res,
+                    in_chs,
+                    out_chs,
+                    make_divisible(in_chs * e),
+                    k,
+                    stride,
                     skip=stride == 1 and in_chs == out_chs,
                 )
             )

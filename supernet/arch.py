@@ -43,7 +43,10 @@ class ArchConfig:
         return len(self.depths)
 
     def to_dict(self) -> dict:
-        return {k: (list(map(list, v)) if k in ("kernel_sizes", "exp_ratios") else v) for k, v in asdict(self).items()}
+        return {
+            k: (list(map(list, v)) if k in ("kernel_sizes", "exp_ratios") else v)
+            for k, v in asdict(self).items()
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -63,7 +66,9 @@ class ArchConfig:
         try:
             return cls(**{f: data[f] for f in fields})
         except (TypeError, ValueError) as e:
-            raise ArchError(f"arch has a value of the wrong type ({e}); expected numbers and lists of numbers")
+            raise ArchError(
+                f"arch has a value of the wrong type ({e}); expected numbers and lists of numbers"
+            )
 
     @classmethod
     def from_json(cls, text: str) -> ArchConfig:

@@ -46,10 +46,17 @@ class StageSpace:
         object.__setattr__(self, "exp_ratios", _sorted_unique("exp_ratios", self.exp_ratios))
         if self.stride not in (1, 2):
             raise SpaceError(f"stage stride {self.stride} is not allowed; allowed: 1, 2")
-        if min(self.depths) < 1 or self.base_chs < 1 or min(self.width_mults) <= 0 or min(self.exp_ratios) <= 0:
+        if (
+            min(self.depths) < 1
+            or self.base_chs < 1
+            or min(self.width_mults) <= 0
+            or min(self.exp_ratios) <= 0
+        ):
             raise SpaceError("stage depths, base_chs, width_mults and exp_ratios must be positive")
         if any(k % 2 == 0 or k < 1 for k in self.kernel_sizes):
-            raise SpaceError(f"stage kernel_sizes {list(self.kernel_sizes)} must be odd; allowed e.g. 3, 5, 7")
+            raise SpaceError(
+                f"stage kernel_sizes {list(self.kernel_sizes)} must be odd; allowed e.g. 3, 5, 7"
+            )
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,12 @@ class SearchSpace:
             resolution=rng.choice(self.resolutions),
             width_mults=tuple(rng.choice(s.width_mults) for s in self.stages),
             depths=depths,
-            kernel_sizes=tuple(tuple(rng.choice(s.kernel_sizes) for _ in range(d)) for s, d in zip(self.stages, depths)),
-            exp_ratios=tuple(tuple(rng.choice(s.exp_ratios) for _ in range(d)) for s, d in zip(self.stages, depths)),
+            kernel_sizes=tuple(
+                tuple(rng.choice(s.kernel_sizes) for _ in range(d)) for s, d in zip(self.stages, depths)
+            ),
+            exp_ratios=tuple(
+                tuple(rng.choice(s.exp_ratios) for _ in range(d)) for s, d in zip(self.stages, depths)
+            ),
         )
 
     def mutate(self, arch: ArchConfig, prob: float, rng: random.Random) -> ArchConfig:
@@ -131,7 +142,13 @@ class SearchSpace:
             depths.append(d)
             kernels.append(tuple(ks))
             exps.append(tuple(es))
-        return ArchConfig(maybe(arch.resolution, self.resolutions), tuple(widths), tuple(depths), tuple(kernels), tuple(exps))
+        return ArchConfig(
+            maybe(arch.resolution, self.resolutions),
+            tuple(widths),
+            tuple(depths),
+            tuple(kernels),
+            tuple(exps),
+        )
 
     def crossover(self, a: ArchConfig, b: ArchConfig, rng: random.Random) -> ArchConfig:
         """Each gene from either parent; a block only one parent has comes from that parent."""
@@ -148,7 +165,11 @@ class SearchSpace:
             kernels.append(tuple(ks))
             exps.append(tuple(es))
         return ArchConfig(
-            rng.choice((a.resolution, b.resolution)), tuple(widths), tuple(depths), tuple(kernels), tuple(exps)
+            rng.choice((a.resolution, b.resolution)),
+            tuple(widths),
+            tuple(depths),
+            tuple(kernels),
+            tuple(exps),
         )
 
     def num_archs(self) -> int:
@@ -166,7 +187,9 @@ class SearchSpace:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["resolutions"] = list(self.resolutions)
-        d["stages"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()} for s in d["stages"]]
+        d["stages"] = [
+            {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()} for s in d["stages"]
+        ]
         return d
 
     def fingerprint(self) -> str:
@@ -182,7 +205,9 @@ class SearchSpace:
         unknown = [k for k in data if k not in allowed]
         missing = [f.name for f in fields(cls) if f.name not in data and f.name != "channel_divisor"]
         if unknown or missing:
-            raise SpaceError(f"space fields wrong: missing {missing or 'none'}, unknown {unknown or 'none'}; allowed {allowed}")
+            raise SpaceError(
+                f"space fields wrong: missing {missing or 'none'}, unknown {unknown or 'none'}; allowed {allowed}"
+            )
         stage_fields = [f.name for f in fields(StageSpace)]
         for i, s in enumerate(data["stages"] or []):
             bad = [k for k in (s or {}) if k not in stage_fields]
@@ -206,7 +231,11 @@ class SearchSpace:
 
     def save(self, path: str | Path) -> None:
         p = Path(path)
-        text = json.dumps(self.to_dict(), indent=2) if p.suffix == ".json" else yaml.safe_dump(self.to_dict(), sort_keys=False)
+        text = (
+            json.dumps(self.to_dict(), indent=2)
+            if p.suffix == ".json"
+            else yaml.safe_dump(self.to_dict(), sort_keys=False)
+        )
         p.write_text(text)
 
     @staticmethod
@@ -217,7 +246,9 @@ class SearchSpace:
     def preset(cls, name: str) -> SearchSpace:
         path = PRESET_DIR / f"{name}.yaml"
         if not path.is_file():
-            raise SpaceError(f"unknown search-space preset {name!r}; available: {', '.join(cls.preset_names())}")
+            raise SpaceError(
+                f"unknown search-space preset {name!r}; available: {', '.join(cls.preset_names())}"
+            )
         return cls.load(path)
 
     @classmethod

@@ -1,0 +1,161 @@
+import json
+import random
+
+import pytest
+
+from supernet import ArchConfig, ArchError, SearchSpace, SpaceError
+
+
+@pytest.fixture(params=["mbv2-small", "mbv2-imagenet"])
+def space(request):
+    return SearchSpace.preset(request.param)
+
+
+def test_presets_shapes():
+    imagenet = SearchSpace.preset("mbv2-imagenet")
+    assert [s.base_chs for s in imagenet.stages] == [24, 32, 64, 96, 160, 320]
+    assert [s.stride for s in imagenet.stages] == [2, 2, 2, 1, 2, 1]
+    assert imagenet.resolutions == (160, 176, 192, 208, 224)
+    assert imagenet.stages[-1].depths == (1,) and imagenet.head_chs == 1280
+    small = SearchSpace.preset("mbv2-small")
+    # stem stride 2 and two strided stages: total stride 8, 32 px ends at 4x4
+    assert 2 * 2 ** sum(s.stride == 2 for s in small.stages) == 8
+    assert max(small.resolutions) == 32
+
+
+def test_widths_use_make_divisible_and_are_distinct(space):
+    for i, st in enumerate(space.stages):
+        chs = [space.stage_chs(i, w) for w in st.width_mults]
+        assert len(set(chs)) == len(chs)
+        assert all(c % space.channel_divisor == 0 for c in chs)
+
+
+def test_smallest_largest_and_sample_are_valid(space):
+    rng = random.Random(0)
+    for arch in [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(50)]:
+        assert arch.validate(space) is arch
+    assert space.smallest().resolution == min(space.resolutions)
+    assert space.largest().depths == tuple(max(s.depths) for s in space.stages)
+
+
+def test_sample_is_seeded(space):
+    a = [space.sample(random.Random(7)) for _ in range(3)]
+    b = [space.sample(random.Random(7)) for _ in range(3)]
+    assert a == b
+    assert len({space.sample(random.Random(s)) for s in range(20)}) > 15
+
+
+def test_mutate_and_crossover_stay_in_space(space):
+    rng = random.Random(1)
+    parents = [space.sample(rng) for _ in range(20)]
+    for a, b in zip(parents, parents[1:]):
+        child = space.crossover(a, b, rng).validate(space)
+        mutant = space.mutate(child, 0.5, rng).validate(space)
+        assert isinstance(mutant, ArchConfig)
+    assert space.mutate(parents[0], 0.0, rng) == parents[0]
+    assert space.mutate(parents[0], 1.0, random.Random(3)) != parents[0]
+
+
+def test_num_archs_counts_per_block_choices():
+    space = SearchSpace.preset("mbv2-small")
+    expected = len(space.resolutions)
+    for st in space.stages:
+        expected *= len(st.width_mults) * sum(9**d for d in st.depths)
+    assert space.num_archs() == expected
+
+
+def test_yaml_and_json_round_trip(space, tmp_path):
+    for suffix in (".yaml", ".json"):
+        path = tmp_path / f"space{suffix}"
+        space.save(path)
+        loaded = SearchSpace.load(path)
+        assert loaded == space and loaded.fingerprint() == space.fingerprint()
+    assert SearchSpace.resolve(str(tmp_path / "space.json")) == space
+
+
+def test_fingerprint_tracks_content_not_name(space):
+    renamed = SearchSpace.from_dict({**space.to_dict(), "name": "other"})
+    assert renamed.fingerprint() == space.fingerprint()
+    changed = SearchSpace.from_dict({**space.to_dict(), "head_chs": space.head_chs + 8})
+    assert changed.fingerprint() != space.fingerprint()
+
+
+def test_unknown_preset_lists_available():
+    with pytest.raises(
+        SpaceError, match="unknown search-space preset 'nope'; available: mbv2-imagenet, mbv2-small"
+    ):
+        SearchSpace.preset("nope")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nresolutions: [32\n", "not valid YAML"),
+        ("- 1\n- 2\n", "must be a mapping"),
+        ("name: x\nresolutions: [32]\n", "missing"),
+        (
+            "name: x\nresolutions: [32]\nstem_chs: 8\nfirst_chs: 8\nhead_chs: 32\nstages: [{base_chs: 8, stride: 3, depths: [1]}]\n",
+            "stride 3 is not allowed; allowed: 1, 2",
+        ),
+        (
+            "name: x\nresolutions: [32]\nstem_chs: 8\nfirst_chs: 8\nhead_chs: 32\nstages: [{base_chs: 8, stride: 1, depths: [1], colour: 1}]\n",
+            "unknown fields",
+        ),
+        (
+            "name: x\nresolutions: [32]\nstem_chs: 8\nfirst_chs: 8\nhead_chs: 32\n"
+            "stages: [{base_chs: 24, stride: 1, depths: [1], width_mults: [0.75, 1.0]}]\n",
+            "duplicate channel counts",
+        ),
+    ],
+)
+def test_malformed_space_files_give_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SpaceError, match=message) as info:
+        SearchSpace.load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_space_file():
+    with pytest.raises(SpaceError, match="not found"):
+        SearchSpace.resolve("/nonexistent/space.yaml")
+
+
+def test_arch_json_and_string_round_trip(space, tmp_path):
+    arch = space.sample(random.Random(5))
+    assert ArchConfig.from_json(arch.to_json()) == arch
+    assert ArchConfig.from_string(str(arch)) == arch
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(arch.to_dict()))
+    assert ArchConfig.load(path) == arch
+    assert ArchConfig.load(str(arch)) == arch
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(resolution=40), "resolution=40 is not in the search space; allowed: 24, 28, 32"),
+        (dict(width_mults=(0.5, 1, 1, 1, 1)), r"width_mults\[0\]=0.5 .* allowed: 0.75, 1, 1.25"),
+        (dict(depths=(1, 5, 2, 2, 1)), r"depths\[1\]=5 .* allowed: 2, 3, 4"),
+        (dict(depths=(1, 2, 2, 2)), "depths has 4 stages; the space has 5"),
+        (
+            dict(kernel_sizes=((9,), (3, 3), (3, 3), (3, 3), (3,))),
+            r"kernel_sizes\[0\]\[0\]=9 .* allowed: 3, 5, 7",
+        ),
+        (dict(exp_ratios=((3,), (3, 3, 3), (3, 3), (3, 3), (3,))), r"exp_ratios\[1\] has 3 entries"),
+    ],
+)
+def test_arch_outside_space_names_field_value_and_allowed(change, message):
+    space = SearchSpace.preset("mbv2-small")
+    arch = ArchConfig(**{**space.smallest().to_dict(), **change})
+    with pytest.raises(ArchError, match=message):
+        arch.validate(space)
+
+
+def test_malformed_arch_json():
+    with pytest.raises(ArchError, match="not valid JSON"):
+        ArchConfig.from_json("{")
+    with pytest.raises(ArchError, match="missing"):
+        ArchConfig.from_json('{"resolution": 32}')
+    with pytest.raises(ArchError, match="not of the form"):
+        ArchConfig.from_string("r32_bogus")
