@@ -1,0 +1,136 @@
+"""Reaching a Ray cluster, failing within seconds (not hanging) when it is not there or too small.
+
+Token authentication stays as Ray sets it: a local cluster started here generates and uses a token
+(Ray >= 2.59 turns it on for local clusters), and a remote one needs the token of that cluster in
+`~/.ray/auth_token`, `RAY_AUTH_TOKEN_PATH` or `RAY_AUTH_TOKEN` with `RAY_AUTH_MODE=token`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+
+from .errors import SupernetError
+
+# Ray retries the GCS about once a second, 20 times by default; this many seconds is our budget.
+CONNECT_TIMEOUT_S = 5
+# Weights travel through storage, not the object store: keep a local cluster's shared memory small.
+LOCAL_OBJECT_STORE_BYTES = 1 << 30
+
+
+class ClusterError(SupernetError):
+    """A Ray cluster that cannot be reached or cannot host the requested workers."""
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ClusterError(f"--address {address!r} is not valid; allowed: auto, HOST:PORT or ray://HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _probe(host: str, port: int, timeout_s: float) -> None:
+    """Fail fast on a refused port, an unknown host or a silent network before Ray retries for long."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ClusterError(
+            f"no Ray cluster answers at {host}:{port} ({e.strerror or e}); start one with `ray start --head` "
+            "there, check the address, or leave out --address to start a local cluster"
+        ) from None
+
+
+@contextlib.contextmanager
+def _gcs_wait(timeout_s: int) -> Iterator[None]:
+    key = "RAY_gcs_server_port_wait_time_s"
+    old = os.environ.get(key)
+    os.environ[key] = str(timeout_s)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+def connect(
+    address: str | None = None, num_cpus: int | None = None, timeout_s: int = CONNECT_TIMEOUT_S
+) -> dict:
+    """Connect to the cluster at `address` (or start a local one) and return its total resources.
+
+    `address`: None starts a local cluster unless `RAY_ADDRESS` is set (as inside `ray job submit`),
+    "auto" joins the cluster started on this machine with `ray start`, "HOST:PORT" joins a head's
+    GCS, "ray://HOST:PORT" uses Ray Client (needs `ray[client]`). `num_cpus` caps a local cluster.
+    A connection that already exists in this process is reused.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return ray.cluster_resources()
+    kwargs: dict = {"include_dashboard": False, "configure_logging": True, "logging_level": "WARNING"}
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        if address is None:
+            ray.init(num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **kwargs)
+        elif address == "auto":
+            with _gcs_wait(timeout_s):
+                ray.init(address="auto", **kwargs)
+        elif address.startswith("ray://"):
+            from ray._private.utils import get_ray_client_dependency_error
+
+            if get_ray_client_dependency_error() is not None:
+                raise ClusterError(
+                    f"--address {address} needs Ray Client: `pip install 'ray[client]'`, or run on the "
+                    "cluster with `ray job submit -- supernet train ... --address auto`"
+                )
+            _probe(*_host_port(address.removeprefix("ray://")), timeout_s)
+            ray.init(address=address, **kwargs)
+        else:
+            _probe(*_host_port(address), timeout_s)
+            with _gcs_wait(timeout_s):
+                ray.init(address=address, **kwargs)
+    except ConnectionError as e:
+        where = "on this machine (--address auto)" if address == "auto" else f"at {address}"
+        raise ClusterError(
+            f"no Ray cluster found {where} ({str(e).splitlines()[0]}); start one with `ray start --head`, "
+            "or leave out --address to start a local cluster"
+        ) from None
+    except ray.exceptions.AuthenticationError as e:
+        raise ClusterError(
+            f"the Ray cluster at {address} rejected this client's token ({e.message}); copy the cluster's "
+            "token to ~/.ray/auth_token (`ray get-auth-token` on the head) and set RAY_AUTH_MODE=token"
+        ) from None
+    return ray.cluster_resources()
+
+
+def check_resources(resources: dict, workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:
+    """Raise ClusterError unless the cluster's totals fit `workers` x (CPUs, GPUs) per worker.
+
+    Ray would otherwise wait for resources forever; on an autoscaling cluster whose nodes are not up
+    yet, start them first (or raise the minimum nodes) so the totals are visible.
+    """
+    for kind, per_worker in (("CPU", cpus_per_worker), ("GPU", gpus_per_worker)):
+        have, need = resources.get(kind, 0.0), workers * per_worker
+        if need <= have:
+            continue
+        if have < per_worker:
+            fix = "leave out --gpus-per-worker to train on CPUs" if kind == "GPU" else "add nodes"
+            raise ClusterError(
+                f"each worker needs {per_worker:g} {kind}s but the Ray cluster has {have:g}; {fix}"
+            )
+        raise ClusterError(
+            f"--workers {workers} needs {need:g} {kind}s ({per_worker:g} per worker) but the Ray cluster has "
+            f"{have:g}; use --workers <= {int(have // per_worker)} or add nodes"
+        )
+
+
+def shutdown() -> None:
+    """Disconnect from (and, if started here, stop) the Ray cluster."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
