@@ -1,18 +1,200 @@
-"""`supernet extract` and `supernet export`."""
+"""`supernet extract` (search under latency budgets, then export) and `supernet export` (a given arch)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from supernet.errors import SupernetError
+from .errors import ExtractError
+
+DEFAULT_EVALS = 40
 
 
-def _not_available(args: argparse.Namespace) -> int:
-    raise SupernetError(f"`supernet {args.command}` is not available yet")
+def _budgets(text: str) -> list[float]:
+    try:
+        budgets = [float(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        raise ExtractError(f"--budget-ms must be numbers separated by commas (e.g. 1.5,2,2.5), got {text!r}")
+    if not budgets or any(not b > 0 for b in budgets):
+        raise ExtractError(f"--budget-ms must be positive numbers in ms, got {text!r}")
+    return sorted(set(budgets))
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExtractError(f"--out {out} exists and is not a folder")
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    if threads < 1:
+        raise ExtractError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from .evaluator import ArchEvaluator
+    from .export import export_arch
+    from .pipeline import latency_spec, load_eval_data, open_checkpoint, open_table, score_fn, source_info
+    from .report import budget_table, plot_pareto, save_search
+    from .search import STRATEGIES, check_budgets, run_search
+
+    budgets, out = _budgets(args.budget_ms), Path(args.out)
+    if args.strategy not in STRATEGIES:
+        raise ExtractError(f"unknown --strategy {args.strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if args.evals < len(budgets):
+        raise ExtractError(
+            f"--evals {args.evals} is fewer than the {len(budgets)} budgets; give at least one per budget"
+        )
+    _check_out(out)
+    _set_threads(args.threads)
+    ckpt = open_checkpoint(args.checkpoint)
+    table = open_table(args.lut, ckpt.model, args.target)
+    check_budgets(ckpt.space, table.predict_ms, budgets)
+    data = load_eval_data(ckpt.config, args.calib_images)
+    latency = latency_spec(table, args.target, args.lut)
+    evaluator = ArchEvaluator(
+        score_fn(ckpt.model, data), table.predict_ms, args.evals, progress=not args.quiet
+    )
+    try:
+        best = run_search(ckpt.space, evaluator, budgets, args.strategy, args.seed)
+    finally:
+        evaluator.close()
+    search_meta = {
+        "strategy": args.strategy,
+        "seed": args.seed,
+        "budgets": budgets,
+        "unit": table.unit,
+        "target": table.target,
+        "checkpoint_sha256": ckpt.sha256,
+        "table": latency.table,
+        "calib_images": len(data.calib),
+        "val_images": len(data.val[1]),
+    }
+    measured = {}
+    for budget, ev in best.items():
+        folder = out if len(budgets) == 1 else out / f"budget-{budget:g}{table.unit}"
+        card = export_arch(
+            ckpt.model,
+            ev.arch,
+            folder,
+            data,
+            latency,
+            source=source_info(ckpt),
+            int8=args.int8,
+            dynamo=args.dynamo,
+            atol=args.atol,
+            extra={
+                "search": {
+                    **search_meta,
+                    "budget": budget,
+                    "val_score": ev.score,
+                    "num_evals": evaluator.num_evals,
+                }
+            },
+        )
+        measured[budget] = card["latency"]["measured_ms"]
+        _print_card(folder, card, budget, table.unit)
+    out.mkdir(parents=True, exist_ok=True)
+    save_search(out / "search.json", evaluator, best, **search_meta)
+    (out / "pareto.md").write_text(budget_table(best, table.unit, measured))
+    plot_pareto(evaluator, best, out / "pareto.png", table.unit, f"{ckpt.space.name} on {table.target}")
+    print(
+        f"search: {evaluator.num_evals} archs scored ({args.strategy}); log {out / 'search.json'}, "
+        f"plot {out / 'pareto.png'}"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from supernet import ArchConfig
+
+    from .export import export_arch
+    from .pipeline import latency_spec, load_eval_data, open_checkpoint, open_table, source_info
+
+    out = Path(args.out)
+    _check_out(out)
+    _set_threads(args.threads)
+    ckpt = open_checkpoint(args.checkpoint)
+    arch = ArchConfig.load(args.arch).validate(ckpt.space)
+    table = open_table(args.lut, ckpt.model, args.target) if args.lut else None
+    data = load_eval_data(ckpt.config, args.calib_images)
+    card = export_arch(
+        ckpt.model,
+        arch,
+        out,
+        data,
+        latency_spec(table, args.target, args.lut),
+        source=source_info(ckpt),
+        int8=args.int8,
+        dynamo=args.dynamo,
+        atol=args.atol,
+    )
+    _print_card(out, card, None, table.unit if table else "ms")
+    return 0
+
+
+def _print_card(folder: Path, card: dict, budget: float | None, unit: str) -> None:
+    lat, acc = card["latency"], card["accuracy"]
+    pred = "-" if lat["predicted_ms"] is None else f"{lat['predicted_ms']:.4g} {unit}"
+    meas = "-" if lat["measured_ms"] is None else f"{lat['measured_ms']:.4g} ms"
+    head = f"budget {budget:g} {unit}: " if budget is not None else ""
+    print(f"{head}{card['arch_string']}")
+    print(
+        f"  fp32 val {acc['val']:.4f} test {acc.get('test', float('nan')):.4f}; latency predicted {pred}, "
+        f"measured {meas} on {lat['target']}; parity {card['verification']['parity_max_abs_diff']:.2g}"
+    )
+    if card["int8"]:
+        i8 = card["int8"]
+        m8 = "-" if i8["measured_ms"] is None else f"{i8['measured_ms']:.4g} ms"
+        print(
+            f"  int8 val {i8['accuracy']['val']:.4f} test {i8['accuracy'].get('test', float('nan')):.4f}; "
+            f"measured {m8}"
+        )
+    print(f"  verified ONNX: {folder / 'model.onnx'} (card {folder / 'card.json'})")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="training run directory (or its checkpoint.json)")
+    p.add_argument("--out", required=True, help="output folder for model.onnx, card.json, ...")
+    p.add_argument("--target", help="deployment target; must match the table's (default: the table's)")
+    p.add_argument(
+        "--int8", action="store_true", help="also ship a static int8 QDQ model with its accuracy/latency"
+    )
+    p.add_argument(
+        "--calib-images", type=int, help="training images for BN recalibration (default: the run's)"
+    )
+    p.add_argument(
+        "--dynamo", action="store_true", help="use the dynamo ONNX exporter (default: TorchScript)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="PyTorch threads for BN recalibration and scoring (small subnets: 1 avoids oversubscription); "
+        "latency is measured with the table's thread count",
+    )
+    p.add_argument("--atol", type=float, default=1e-4, help="max |onnxruntime - PyTorch| logit difference")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for name, text in (("extract", "search under a latency budget and export the best subnet"),
-                       ("export", "export a given arch of a checkpoint to ONNX")):
-        p = sub.add_parser(name, help=text)
-        p.set_defaults(func=_not_available)
+    p = sub.add_parser("extract", help="search under a latency budget and export the best subnet")
+    _common(p)
+    p.add_argument("--lut", required=True, help="latency table JSON (`supernet latency build`)")
+    p.add_argument("--budget-ms", required=True, help="latency budget(s), comma separated: 1.5,2,2.5")
+    p.add_argument(
+        "--strategy", default="coarse-to-fine", help="coarse-to-fine (default), random or evolution"
+    )
+    p.add_argument(
+        "--evals", type=int, default=DEFAULT_EVALS, help="archs scored in all (shared by the budgets)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_extract)
+
+    p = sub.add_parser("export", help="export a given arch of a checkpoint to verified ONNX")
+    _common(p)
+    p.add_argument("--arch", required=True, help="arch JSON file or canonical arch string")
+    p.add_argument("--lut", help="latency table, to record the predicted latency in the card")
+    p.set_defaults(func=_export)

@@ -1,0 +1,145 @@
+"""Ship one subnet: extract it as a stock timm model, recalibrate BN, export ONNX, verify, measure, card.
+
+Everything is written into a staging folder and moved into `out_dir` only when every check passed, the
+card last: a folder with a `card.json` holds a verified export, and a failed run leaves no such folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from latency.counts import count_macs_params
+from supernet import ArchConfig, ElasticMobileNetV2, extract_subnet
+from supernet.train.bn_calib import recalibrate_bn
+from supernet.train.resize import preprocessing_card, resize_to
+
+from .card import build_card, file_entries, preprocessing
+from .files import staged_output, write_json
+from .onnx_io import check_onnx, check_parity, export_onnx, ort_accuracy, ort_session
+
+PARITY_IMAGES = 256
+
+
+@dataclass
+class EvalData:
+    """The images extraction needs, at the data set's native size (each arch resizes them on use).
+    `calib` come from the training split; `val` scores archs in search; `test` is only reported."""
+
+    dataset: str
+    calib: torch.Tensor
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor] | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+@dataclass
+class LatencySpec:
+    """Where the subnet will run: `target` and how to predict (table) and measure (a file -> ms) it there."""
+
+    target: str
+    predict_ms: Callable[[ArchConfig], float] | None = None
+    measure_ms: Callable[[Path, torch.nn.Module, ArchConfig], float] | None = None
+    threads: int = 1
+    table: dict = field(default_factory=dict)
+
+
+def _accuracies(session, data: EvalData, resolution: int) -> dict:
+    acc = {
+        "val": ort_accuracy(session, resize_to(data.val[0], resolution), data.val[1]),
+        "val_images": len(data.val[1]),
+    }
+    if data.test is not None:
+        acc |= {"test": ort_accuracy(session, resize_to(data.test[0], resolution), data.test[1])}
+        acc |= {"test_images": len(data.test[1])}
+    return acc
+
+
+def export_arch(
+    supernet: ElasticMobileNetV2,
+    arch: ArchConfig,
+    out_dir: str | Path,
+    data: EvalData,
+    latency: LatencySpec,
+    source: dict | None = None,
+    int8: bool = False,
+    dynamo: bool = False,
+    atol: float = 1e-4,
+    extra: dict | None = None,
+) -> dict:
+    """Export `arch` of `supernet` into `out_dir` (model.onnx, [model.int8.onnx], arch.json, card.json).
+
+    Raises VerificationError (nothing written) when onnx.checker or the onnxruntime/PyTorch parity check
+    (max abs logit difference <= `atol` on real validation images) fails. Returns the card.
+    """
+    space = supernet.space
+    arch.validate(space)
+    res, in_chans, num_classes = arch.resolution, supernet.in_chans, supernet.num_classes
+    recalibrate_bn(supernet, arch, data.calib)
+    subnet = extract_subnet(supernet, arch).eval()
+    macs, params = count_macs_params(space, arch, in_chans, num_classes)
+    with staged_output(out_dir) as stage:
+        onnx_path = export_onnx(subnet, stage / "model.onnx", res, in_chans, dynamo=dynamo)
+        check_onnx(onnx_path)
+        session = ort_session(onnx_path, latency.threads)
+        parity_images = resize_to(data.val[0][:PARITY_IMAGES], res)
+        diff = check_parity(subnet, session, parity_images, atol)
+        fp32 = {
+            "file": "model.onnx",
+            "accuracy": _accuracies(session, data, res),
+            "measured_ms": latency.measure_ms(onnx_path, subnet, arch) if latency.measure_ms else None,
+        }
+        files = ["model.onnx", "arch.json"]
+        int8_section = None
+        if int8:
+            from .quantize import quantize_int8
+
+            int8_path = quantize_int8(onnx_path, stage / "model.int8.onnx", resize_to(data.calib, res))
+            check_onnx(int8_path)
+            int8_session = ort_session(int8_path, latency.threads)
+            int8_section = {
+                "file": "model.int8.onnx",
+                "format": "QDQ, int8 per-channel weights, uint8 activations, MinMax calibration",
+                "calibration_images": len(data.calib),
+                "accuracy": _accuracies(int8_session, data, res),
+                "measured_ms": latency.measure_ms(int8_path, None, arch) if latency.measure_ms else None,
+            }
+            files.append("model.int8.onnx")
+        write_json(stage / "arch.json", arch.to_dict())
+        card = build_card(
+            arch=arch.to_dict(),
+            arch_string=str(arch),
+            space={"name": space.name, "fingerprint": space.fingerprint(), "definition": space.to_dict()},
+            source=source or {},
+            dataset=data.dataset,
+            accuracy=fp32["accuracy"],
+            latency={
+                "target": latency.target,
+                "predicted_ms": latency.predict_ms(arch) if latency.predict_ms else None,
+                "measured_ms": fp32["measured_ms"],
+                "threads": latency.threads,
+                "batch": 1,
+                "table": latency.table or None,
+            },
+            macs=macs,
+            params=params,
+            verification={
+                "onnx_checker": "passed",
+                "parity_max_abs_diff": diff,
+                "parity_atol": atol,
+                "parity_images": len(parity_images),
+                "exporter": "dynamo" if dynamo else "torchscript",
+            },
+            int8=int8_section,
+            preprocessing=preprocessing(
+                res, in_chans, data.mean, data.std, preprocessing_card(data.mean, data.std)
+            ),
+            files=file_entries(stage, files),
+            **(extra or {}),
+        )
+        write_json(stage / "card.json", card)
+    return card

@@ -1,0 +1,120 @@
+"""Wire a training run and a latency table into search and export: load once, check compatibility first.
+
+Every check that can fail on user input (checkpoint, table, target, I/O shape, budget) runs before any
+data is loaded or anything is written, so bad input costs a second and leaves no files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from latency.table import LatencyTable
+from supernet import ArchConfig, ElasticMobileNetV2
+from supernet.train.checkpoint import Checkpoint, load_checkpoint
+from supernet.train.config import TrainConfig
+from supernet.train.data import calibration_images, load_data, stack
+from supernet.train.evaluate import evaluate_subnet
+
+from .errors import ExtractError
+from .export import EvalData, LatencySpec
+from .files import sha256_file
+
+MEASURED = ("ort-cpu", "torch-cpu", "torch-cuda")
+
+
+def load_eval_data(config: TrainConfig, num_calib: int | None = None) -> EvalData:
+    """The run's own data set and validation split (same seed and fraction as training, no augmentation);
+    calibration images are a fixed seeded subset of the training split."""
+    bundle = load_data(
+        config.dataset,
+        config.data_dir,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        augment=False,
+        img_size=config.img_size,
+    )
+    calib = calibration_images(bundle, num_calib or config.calib_images, seed=config.seed)
+    return EvalData(
+        bundle.name, calib, stack(bundle.val), stack(bundle.test), tuple(bundle.mean), tuple(bundle.std)
+    )
+
+
+def open_table(path: str | Path, model: ElasticMobileNetV2, target: str | None) -> LatencyTable:
+    """Load a table and require that it fits the checkpoint's space, I/O shape and the requested target."""
+    table = LatencyTable.load(path)
+    table.check_space(model.space)
+    if target is not None:
+        table.check_target(target)
+    table.check_io(model.in_chans, model.num_classes)
+    table.predict_ms(model.space.smallest())  # raises for an incomplete table before any work is done
+    return table
+
+
+def measure_fn(
+    target: str, threads: int
+) -> Callable[[Path, torch.nn.Module | None, ArchConfig], float] | None:
+    """How to time a shipped file on `target`; None for targets that are estimates (fpga-int8, counts)."""
+    if target not in MEASURED:
+        return None
+    from latency.measure import measure_module_ms, measure_onnx_ms
+
+    def measure(path: Path, module: torch.nn.Module | None, arch: ArchConfig) -> float | None:
+        if target == "ort-cpu":
+            return measure_onnx_ms(path, threads=threads)
+        if module is None:  # an int8 ONNX file has no eager PyTorch twin to time on torch targets
+            return None
+        return measure_module_ms(
+            module,
+            torch.zeros(1, module.conv_stem.in_channels, arch.resolution, arch.resolution),
+            target,
+            threads,
+        )
+
+    return measure
+
+
+def latency_spec(
+    table: LatencyTable | None, target: str | None, table_path: str | Path | None
+) -> LatencySpec:
+    if table is None:
+        target = target or "ort-cpu"
+        return LatencySpec(target, None, measure_fn(target, 1), 1, {})
+    info = {
+        "path": str(table_path),
+        "sha256": sha256_file(table_path),
+        "target": table.target,
+        "unit": table.unit,
+        "threads": table.threads,
+    }
+    return LatencySpec(
+        table.target, table.predict_ms, measure_fn(table.target, table.threads), table.threads, info
+    )
+
+
+def score_fn(model: ElasticMobileNetV2, data: EvalData) -> Callable[[ArchConfig], float]:
+    """Validation accuracy of an arch after exact BN recalibration (never the test split)."""
+
+    def score(arch: ArchConfig) -> float:
+        return evaluate_subnet(model, arch, data.calib, *data.val)
+
+    return score
+
+
+def source_info(ckpt: Checkpoint) -> dict:
+    return {
+        "checkpoint": str(ckpt.path),
+        "weights_sha256": ckpt.sha256,
+        "epoch": ckpt.epoch,
+        "step": ckpt.step,
+        "train_config": ckpt.config.to_dict(),
+    }
+
+
+def open_checkpoint(path: str | Path) -> Checkpoint:
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt.model, ElasticMobileNetV2):
+        raise ExtractError(f"{path} does not hold an elastic supernet")
+    return ckpt

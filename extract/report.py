@@ -1,0 +1,97 @@
+"""Search outputs: the Pareto front, a budget table, a plot, and the search log (resumable evidence)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .evaluator import ArchEvaluator, Evaluation
+from .files import write_json
+
+
+def pareto_front(evaluations: list[Evaluation]) -> list[Evaluation]:
+    """Scored archs no other is at least as fast and strictly more accurate than, fastest first."""
+    front: list[Evaluation] = []
+    for ev in sorted(evaluations, key=lambda e: (e.latency_ms, -e.score)):
+        if not front or ev.score > front[-1].score:
+            front.append(ev)
+    return front
+
+
+def budget_table(best: dict[float, Evaluation | None], unit: str = "ms", measured: dict | None = None) -> str:
+    """Markdown: one row per budget with the chosen arch, its validation accuracy and latency."""
+    measured = measured or {}
+    rows = [
+        f"| budget ({unit}) | predicted ({unit}) | measured (ms) | val acc | arch |",
+        "|---:|---:|---:|---:|---|",
+    ]
+    for budget, ev in sorted(best.items()):
+        m = measured.get(budget)
+        rows.append(
+            f"| {budget:g} | {ev.latency_ms:.4g} | {'-' if m is None else f'{m:.4g}'} | {ev.score:.4f} | `{ev.arch}` |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def plot_pareto(
+    evaluator: ArchEvaluator,
+    best: dict[float, Evaluation | None],
+    path: str | Path,
+    unit: str = "ms",
+    title: str = "",
+) -> Path:
+    """Accuracy vs predicted latency of every scored arch, the front, the budgets and the chosen archs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    evs = evaluator.scored()
+    front = pareto_front(evs)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.scatter([e.latency_ms for e in evs], [e.score for e in evs], s=10, alpha=0.4, label="scored archs")
+    ax.step(
+        [e.latency_ms for e in front],
+        [e.score for e in front],
+        where="post",
+        color="C1",
+        label="Pareto front",
+    )
+    for budget, ev in best.items():
+        ax.axvline(budget, color="0.7", lw=0.8, ls="--")
+        if ev is not None:
+            ax.scatter([ev.latency_ms], [ev.score], marker="*", s=120, color="C3", zorder=3)
+    ax.set_xlabel(f"predicted latency ({unit})")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title or "subnets under the latency budgets (stars: chosen)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def save_search(
+    path: str | Path, evaluator: ArchEvaluator, best: dict[float, Evaluation | None], **meta
+) -> Path:
+    """Every scored arch in order, with the settings that make the scores reproducible."""
+    return write_json(
+        path,
+        {
+            **meta,
+            "max_evals": evaluator.max_evals,
+            "num_evals": evaluator.num_evals,
+            "best": {f"{b:g}": (None if e is None else e.to_dict()) for b, e in sorted(best.items())},
+            "pareto_front": [e.to_dict() for e in pareto_front(evaluator.scored())],
+            "history": [e.to_dict() for e in evaluator.history],
+        },
+    )
