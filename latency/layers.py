@@ -46,7 +46,11 @@ def arch_layers(space: SearchSpace, arch: ArchConfig, in_chans: int, num_classes
     res = arch.resolution
     layers = [LayerSpec("stem", res, in_chans, space.stem_chs, kernel_size=3, stride=2)]
     res = conv_out(res, 2)
-    layers.append(LayerSpec("ds", res, space.stem_chs, space.first_chs, kernel_size=3))
+    layers.append(
+        LayerSpec(
+            "ds", res, space.stem_chs, space.first_chs, kernel_size=3, skip=space.stem_chs == space.first_chs
+        )
+    )
     in_chs = space.first_chs
     for i, st in enumerate(space.stages):
         out_chs = space.stage_chs(i, arch.width_mults[i])

@@ -1,0 +1,259 @@
+"""Build a lookup table: enumerate every distinct layer of a space, time each one on the target (resumable),
+then fit the end-to-end correction on a few whole subnets. Count targets are filled analytically."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import random
+import time
+from pathlib import Path
+
+from supernet import SearchSpace
+
+from .counts import layer_macs_params
+from .errors import LatencyTableError, TargetError
+from .layers import LayerSpec, arch_layers, conv_out
+from .measure import MEASURED_TARGETS, check_target, measure_arch_ms, measure_module_ms
+from .modules import layer_input, layer_module
+from .table import TARGETS, Correction, LatencyTable
+
+FIT_SEED = 1234  # fit archs come from their own seed so `validate` (seed 0) tests on unseen subnets
+SAVE_EVERY_S = 10.0
+
+
+def space_layers(space: SearchSpace, in_chans: int, num_classes: int) -> list[LayerSpec]:
+    """Every distinct layer any subnet of `space` can contain (what `arch_layers` can return), in order."""
+    layers: dict[str, LayerSpec] = {}
+
+    def add(spec: LayerSpec) -> None:
+        layers.setdefault(spec.key, spec)
+
+    for res in space.resolutions:
+        add(LayerSpec("stem", res, in_chans, space.stem_chs, kernel_size=3, stride=2))
+        res = conv_out(res, 2)
+        add(
+            LayerSpec(
+                "ds",
+                res,
+                space.stem_chs,
+                space.first_chs,
+                kernel_size=3,
+                skip=space.stem_chs == space.first_chs,
+            )
+        )
+        in_options = [space.first_chs]
+        for i, st in enumerate(space.stages):
+            outs = [space.stage_chs(i, w) for w in st.width_mults]
+            for out_chs in outs:
+                for k in st.kernel_sizes:
+                    for e in st.exp_ratios:
+                        for in_chs in in_options:
+                            mid = _mid(in_chs, e)
+                            skip = st.stride == 1 and in_chs == out_chs
+                            add(LayerSpec("mbconv", res, in_chs, out_chs, mid, k, st.stride, skip))
+                        if max(st.depths) > 1:
+                            add(
+                                LayerSpec(
+                                    "mbconv",
+                                    conv_out(res, st.stride),
+                                    out_chs,
+                                    out_chs,
+                                    _mid(out_chs, e),
+                                    k,
+                                    1,
+                                    True,
+                                )
+                            )
+            res, in_options = conv_out(res, st.stride), outs
+        for in_chs in in_options:
+            add(LayerSpec("head", res, in_chs, space.head_chs, mid_chs=num_classes))
+    return list(layers.values())
+
+
+def _mid(in_chs: int, exp_ratio: float) -> int:
+    from timm.layers import make_divisible
+
+    return make_divisible(in_chs * exp_ratio)
+
+
+def machine_metadata(target: str) -> dict:
+    """Where and with what the table was measured, so a reader can tell whether it applies to them."""
+    import onnx
+    import onnxruntime
+    import timm
+    import torch
+
+    device = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").is_file():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in ln
+        ]
+        device = names[0] if names else device
+    if target == "torch-cuda":
+        device = torch.cuda.get_device_name()
+    return {
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "onnx": onnx.__version__,
+            "timm": timm.__version__,
+        },
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def count_table(space: SearchSpace, target: str, in_chans: int, num_classes: int) -> LatencyTable:
+    """Exact `macs` or `params` table (millions); a plain sum, so no correction."""
+    index = {"macs": 0, "params": 1}[target]
+    entries = {s.key: layer_macs_params(s)[index] / 1e6 for s in space_layers(space, in_chans, num_classes)}
+    return LatencyTable(
+        target,
+        space,
+        in_chans,
+        num_classes,
+        entries=entries,
+        complete=True,
+        metadata={
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "convention": "MACs of convs and classifier at batch 1; params incl. BN affine (see latency/counts.py)",
+        },
+    )
+
+
+def fit_archs(space: SearchSpace, num: int, seed: int = FIT_SEED) -> list:
+    """Smallest, largest and random subnets: the extremes anchor the fit, the rest cover the middle."""
+    rng = random.Random(seed)
+    return [space.smallest(), space.largest(), *(space.sample(rng) for _ in range(max(num - 2, 0)))]
+
+
+def _resume(out: Path, fresh: LatencyTable) -> LatencyTable:
+    old = LatencyTable.load(out)
+    ours = (
+        fresh.target,
+        fresh.space_fingerprint,
+        fresh.in_chans,
+        fresh.num_classes,
+        fresh.threads,
+        fresh.batch,
+    )
+    theirs = (old.target, old.space_fingerprint, old.in_chans, old.num_classes, old.threads, old.batch)
+    if ours != theirs:
+        raise LatencyTableError(
+            f"{out} holds a table for (target, space, in_chans, num_classes, threads, batch) = {theirs}, "
+            f"not {ours}; pass --overwrite or another --out"
+        )
+    fresh.entries, fresh.fit_points = old.entries, old.fit_points
+    return fresh
+
+
+def build_table(
+    space: SearchSpace,
+    target: str,
+    out: str | Path,
+    in_chans: int = 3,
+    num_classes: int = 10,
+    threads: int = 1,
+    batch: int = 1,
+    warmup: int = 10,
+    repeats: int = 50,
+    fit_samples: int = 20,
+    overwrite: bool = False,
+    progress: bool = True,
+    fpga_preset: str = "zcu102-b4096",
+) -> LatencyTable:
+    """Measure (or compute) a complete table for `target` and save it to `out`.
+
+    Measured targets save progress every few seconds; running again with the same `out` resumes where
+    the last run stopped. `fit_samples` whole subnets (at least 4) are then measured end to end to fit
+    the correction (see `Correction`); their measurements are stored in the table as `fit_points`.
+    `fpga_preset` names the device of the analytic `fpga-int8` target.
+    """
+    if target not in TARGETS:
+        raise TargetError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    out = Path(out)
+    if target in ("macs", "params"):
+        table = count_table(space, target, in_chans, num_classes)
+    elif target == "fpga-int8":
+        from .fpga_table import fpga_table
+
+        table = fpga_table(space, in_chans, num_classes, fpga_preset)
+    else:
+        table = _measure_table(
+            space,
+            target,
+            out,
+            in_chans,
+            num_classes,
+            threads,
+            batch,
+            warmup,
+            repeats,
+            fit_samples,
+            overwrite,
+            progress,
+        )
+    table.save(out)
+    return table
+
+
+def _measure_table(
+    space,
+    target,
+    out,
+    in_chans,
+    num_classes,
+    threads,
+    batch,
+    warmup,
+    repeats,
+    fit_samples,
+    overwrite,
+    progress,
+) -> LatencyTable:
+    from tqdm import tqdm
+
+    check_target(target)
+    assert target in MEASURED_TARGETS
+    table = LatencyTable(
+        target, space, in_chans, num_classes, threads, batch, metadata=machine_metadata(target)
+    )
+    if out.exists() and not overwrite:
+        table = _resume(out, table)
+    table.metadata.update(warmup=warmup, repeats=repeats, load_avg_start=os.getloadavg()[0])
+    todo = [s for s in space_layers(space, in_chans, num_classes) if s.key not in table.entries]
+    last_save = time.monotonic()
+    for spec in tqdm(todo, desc=f"layers on {target}", disable=not progress, unit="layer"):
+        table.entries[spec.key] = measure_module_ms(
+            layer_module(spec), layer_input(spec, batch), target, threads, warmup, repeats
+        )
+        if time.monotonic() - last_save > SAVE_EVERY_S:
+            table.save(out)
+            last_save = time.monotonic()
+    table.save(out)
+
+    archs = fit_archs(space, fit_samples)[len(table.fit_points) :]
+    for arch in tqdm(archs, desc="end-to-end fit", disable=not progress, unit="subnet"):
+        layers = arch_layers(space, arch, in_chans, num_classes)
+        measured = measure_arch_ms(
+            space, arch, target, in_chans, num_classes, threads, batch, warmup, 2 * repeats
+        )
+        raw = sum(table.entries[s.key] for s in layers)
+        table.fit_points.append(
+            {"arch": str(arch), "sum_ms": raw, "num_layers": len(layers), "measured_ms": measured}
+        )
+        table.save(out)
+    pts = table.fit_points
+    table.correction = Correction.fit(
+        [p["sum_ms"] for p in pts], [p["num_layers"] for p in pts], [p["measured_ms"] for p in pts]
+    )
+    table.metadata["load_avg_end"] = os.getloadavg()[0]
+    table.complete = True
+    return table

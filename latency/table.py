@@ -1,0 +1,219 @@
+"""`LatencyTable`: per-layer costs of every layer a search space can produce, for one target, plus the
+fitted correction that turns their sum into an end-to-end prediction.
+
+A plain sum of per-layer latencies is wrong on real runtimes: every separately timed layer pays the
+runtime's per-call overhead (input/output binding, dispatch), while a whole network pays it once, and
+neighbouring layers share caches. `Correction` models the end-to-end latency as
+`scale * sum(entries) + per_layer_ms * num_layers + offset_ms`, least-squares fitted on subnets
+measured end to end when the table is built. Count targets (`macs`, `params`, `fpga-int8`) are plain
+sums (the identity correction).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from supernet import ArchConfig, SearchSpace, SupernetError
+
+from .errors import LatencyTableError, MissingEntryError
+from .layers import LayerSpec, arch_layers
+
+FORMAT = "supernet-latency-table"
+VERSION = 1
+TARGETS = ("ort-cpu", "torch-cpu", "torch-cuda", "fpga-int8", "macs", "params")
+UNITS = {"macs": "MMACs", "params": "Mparams"}
+
+
+@dataclass(frozen=True)
+class Correction:
+    """End-to-end = scale * sum + per_layer_ms * num_layers + offset_ms (identity by default)."""
+
+    scale: float = 1.0
+    per_layer_ms: float = 0.0
+    offset_ms: float = 0.0
+
+    def apply(self, total: float, num_layers: int) -> float:
+        return self.scale * total + self.per_layer_ms * num_layers + self.offset_ms
+
+    @classmethod
+    def fit(cls, sums: list[float], num_layers: list[int], measured: list[float]) -> Correction:
+        """Least squares on relative error (each point weighted by 1/measured), because the goal is a
+        bounded *percentage* error for small and large subnets alike."""
+        import numpy as np
+
+        if len(measured) < 4:
+            raise LatencyTableError(
+                f"the correction needs at least 4 end-to-end measurements, got {len(measured)}"
+            )
+        y = np.asarray(measured, dtype=float)
+        x = np.stack([np.asarray(sums, float), np.asarray(num_layers, float), np.ones_like(y)], axis=1)
+        coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
+        if coef[0] <= 0:  # a non-positive scale would invert the ranking: fall back to a pure scale
+            coef = np.array([float(np.sum(y * np.asarray(sums)) / np.sum(np.square(sums))), 0.0, 0.0])
+        return cls(*(float(c) for c in coef))
+
+
+@dataclass
+class LatencyTable:
+    """Per-layer costs for one (space, target, I/O shape, threads, batch). `entries` maps `LayerSpec.key`
+    to ms (or to millions of MACs/params for the count targets, see `unit`)."""
+
+    target: str
+    space: SearchSpace
+    in_chans: int
+    num_classes: int
+    threads: int = 1
+    batch: int = 1
+    entries: dict[str, float] = field(default_factory=dict)
+    correction: Correction = field(default_factory=Correction)
+    fit_points: list[dict] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    complete: bool = False
+
+    @property
+    def unit(self) -> str:
+        return UNITS.get(self.target, "ms")
+
+    @property
+    def space_fingerprint(self) -> str:
+        return self.space.fingerprint()
+
+    # ---- prediction -----------------------------------------------------------------------
+    def _layers(self, arch: ArchConfig) -> list[LayerSpec]:
+        if not self.complete:
+            raise LatencyTableError(
+                f"table for {self.target} is incomplete ({len(self.entries)} entries, no end-to-end fit); "
+                "rerun `supernet latency build` with the same --out to resume it"
+            )
+        return arch_layers(self.space, arch.validate(self.space), self.in_chans, self.num_classes)
+
+    def _entry(self, spec: LayerSpec) -> float:
+        try:
+            return self.entries[spec.key]
+        except KeyError:
+            raise MissingEntryError(
+                f"table has no entry for layer {spec.key} (target {self.target}, space {self.space.name}); "
+                "rebuild it with `supernet latency build` for this space"
+            ) from None
+
+    def predict(self, arch: ArchConfig) -> float:
+        """Predicted end-to-end cost of `arch` in `self.unit`; tens of microseconds per call."""
+        layers = self._layers(arch)
+        return self.correction.apply(sum(self._entry(s) for s in layers), len(layers))
+
+    def predict_ms(self, arch: ArchConfig) -> float:
+        """Alias of `predict`, the name search code uses: ms for latency targets, `unit` for counts."""
+        return self.predict(arch)
+
+    def breakdown(self, arch: ArchConfig) -> list[tuple[LayerSpec, float]]:
+        """Each layer of `arch` with its raw table entry, in forward order (entries sum to the raw total;
+        the correction applies to the whole network, not per layer)."""
+        return [(spec, self._entry(spec)) for spec in self._layers(arch)]
+
+    # ---- checks ---------------------------------------------------------------------------
+    def check_space(self, space: SearchSpace) -> None:
+        if space.fingerprint() != self.space_fingerprint:
+            raise LatencyTableError(
+                f"table was built for space {self.space.name} (fingerprint {self.space_fingerprint}), "
+                f"not {space.name} (fingerprint {space.fingerprint()}); build a table for this space"
+            )
+
+    def check_target(self, target: str) -> None:
+        if target != self.target:
+            raise LatencyTableError(
+                f"table is for target {self.target}, not {target}; build one for {target}"
+            )
+
+    def check_io(self, in_chans: int, num_classes: int) -> None:
+        if (in_chans, num_classes) != (self.in_chans, self.num_classes):
+            raise LatencyTableError(
+                f"table was built for {self.in_chans} input channels and {self.num_classes} classes, "
+                f"not {in_chans} and {num_classes}; rebuild with --in-chans/--num-classes"
+            )
+
+    # ---- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "target": self.target,
+            "unit": self.unit,
+            "space_fingerprint": self.space_fingerprint,
+            "space": self.space.to_dict(),
+            "in_chans": self.in_chans,
+            "num_classes": self.num_classes,
+            "threads": self.threads,
+            "batch": self.batch,
+            "metadata": self.metadata,
+            "complete": self.complete,
+            "correction": asdict(self.correction),
+            "fit_points": self.fit_points,
+            "entries": self.entries,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Atomic write (temp file + os.replace): an interrupted build never leaves a half-written table."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "table") -> LatencyTable:
+        def bad(what: str) -> LatencyTableError:
+            return LatencyTableError(f"{source} is not a valid latency table: {what}")
+
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise bad(f'missing "format": "{FORMAT}"')
+        if data.get("version") != VERSION:
+            raise bad(f"version {data.get('version')!r} is not supported; this code reads version {VERSION}")
+        if data.get("target") not in TARGETS:
+            raise bad(f"target {data.get('target')!r} is unknown; known targets: {', '.join(TARGETS)}")
+        try:
+            space = SearchSpace.from_dict(data["space"])
+            entries = {str(k): float(v) for k, v in data["entries"].items()}
+            table = cls(
+                target=data["target"],
+                space=space,
+                in_chans=int(data["in_chans"]),
+                num_classes=int(data["num_classes"]),
+                threads=int(data["threads"]),
+                batch=int(data["batch"]),
+                entries=entries,
+                correction=Correction(
+                    *(float(data["correction"][k]) for k in ("scale", "per_layer_ms", "offset_ms"))
+                ),
+                fit_points=list(data["fit_points"]),
+                metadata=dict(data["metadata"]),
+                complete=bool(data["complete"]),
+            )
+        except SupernetError as e:
+            raise bad(str(e)) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise bad(f"field {e} is missing or has the wrong type") from None
+        if space.fingerprint() != data.get("space_fingerprint"):
+            raise bad("its space does not match its recorded fingerprint (edited or corrupt)")
+        values = [*entries.values(), *asdict(table.correction).values()]
+        if not all(math.isfinite(v) for v in values) or any(v < 0 for v in entries.values()):
+            raise bad("entries and correction must be finite and entries non-negative")
+        return table
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        path = Path(path)
+        if not path.is_file():
+            raise LatencyTableError(
+                f"latency table not found: {path} (make one with `supernet latency build`)"
+            )
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise LatencyTableError(f"latency table {path} is not valid JSON ({e}); rebuild it") from None
+        return cls.from_dict(data, source=str(path))

@@ -1,0 +1,187 @@
+"""Proof of a table's accuracy: predict and measure random unseen subnets end to end, report the errors.
+
+Reported (as nn-Meter and the field do): mean absolute % error, RMSPE, share within +-5% and +-10%,
+Kendall's tau (search only needs the ranking right) and the machine load while measuring, because
+timings on a shared machine are only as good as its quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import LatencyTableError
+from .measure import MEASURED_TARGETS, measure_arch_ms
+from .table import LatencyTable
+
+VALIDATE_SEED = 0
+
+
+def _cpu_busy() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class ValidationReport:
+    target: str
+    archs: list[str]
+    predicted_ms: list[float]
+    measured_ms: list[float]
+    seed: int = VALIDATE_SEED
+    load: dict = field(default_factory=dict)
+
+    @property
+    def errors_pct(self) -> list[float]:
+        return [100.0 * (p - m) / m for p, m in zip(self.predicted_ms, self.measured_ms)]
+
+    def summary(self) -> dict:
+        from scipy.stats import kendalltau
+
+        errs = self.errors_pct
+        n = len(errs)
+        tau = kendalltau(self.predicted_ms, self.measured_ms).statistic if n > 1 else float("nan")
+        sq = [(p - m) ** 2 for p, m in zip(self.predicted_ms, self.measured_ms)]
+        return {
+            "target": self.target,
+            "samples": n,
+            "mape_pct": sum(abs(e) for e in errs) / n,
+            "rmspe_pct": math.sqrt(sum(e * e for e in errs) / n),
+            "rmse_ms": math.sqrt(sum(sq) / n),
+            "within_5_pct": 100.0 * sum(abs(e) <= 5 for e in errs) / n,
+            "within_10_pct": 100.0 * sum(abs(e) <= 10 for e in errs) / n,
+            "max_abs_error_pct": max(abs(e) for e in errs),
+            "kendall_tau": float(tau),
+            "measured_range_ms": [min(self.measured_ms), max(self.measured_ms)],
+            **self.load,
+        }
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary(), **asdict(self)}
+
+    def plot(self, path: str | Path, title: str = "") -> None:
+        """Predicted-vs-measured scatter with the identity and +-10% lines."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        s = self.summary()
+        fig, ax = plt.subplots(figsize=(5, 5))
+        lo, hi = (
+            0.9 * min(self.measured_ms + self.predicted_ms),
+            1.1 * max(self.measured_ms + self.predicted_ms),
+        )
+        ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="predicted = measured")
+        for f in (0.9, 1.1):
+            ax.plot([lo, hi], [f * lo, f * hi], "k--", lw=0.7)
+        ax.scatter(self.measured_ms, self.predicted_ms, s=14, label="subnets")
+        ax.set_xlabel("measured end-to-end latency (ms)")
+        ax.set_ylabel("predicted latency (ms)")
+        ax.set_title(
+            title
+            or f"{self.target}: {s['within_10_pct']:.0f}% within ±10%, MAPE {s['mape_pct']:.1f}%, "
+            f"τ={s['kendall_tau']:.2f}",
+            fontsize=9,
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+def validate_table(
+    table: LatencyTable,
+    samples: int = 50,
+    seed: int = VALIDATE_SEED,
+    warmup: int = 10,
+    repeats: int = 100,
+    progress: bool = True,
+) -> ValidationReport:
+    """Measure `samples` random subnets (drawn with `seed`, disjoint from the fit's seed) end to end on the
+    table's own target, threads and batch, and pair each with the table's prediction."""
+    from tqdm import tqdm
+
+    if table.target not in MEASURED_TARGETS:
+        raise LatencyTableError(
+            f"target {table.target} is not measured, so there is nothing to validate against"
+        )
+    rng = random.Random(seed)
+    archs = [table.space.sample(rng) for _ in range(samples)]
+    predicted = [table.predict_ms(a) for a in archs]
+    load_start, busy_start, t0 = os.getloadavg()[0], _cpu_busy(), time.monotonic()
+    measured = [
+        measure_arch_ms(
+            table.space,
+            a,
+            table.target,
+            table.in_chans,
+            table.num_classes,
+            table.threads,
+            table.batch,
+            warmup,
+            repeats,
+        )
+        for a in tqdm(archs, desc=f"validating on {table.target}", disable=not progress, unit="subnet")
+    ]
+    busy_end = _cpu_busy()
+    load = {
+        "load_avg_start": load_start,
+        "load_avg_end": os.getloadavg()[0],
+        "seconds": time.monotonic() - t0,
+    }
+    if busy_start and busy_end:
+        load["cpu_busy_pct"] = 100.0 * (busy_end[0] - busy_start[0]) / max(busy_end[1] - busy_start[1], 1)
+    return ValidationReport(table.target, [str(a) for a in archs], predicted, measured, seed, load)
+
+
+def write_report(
+    report: ValidationReport, table: LatencyTable, path: str | Path, plot: Path, command: str
+) -> None:
+    """Markdown with the command, machine, settings, summary and every subnet: a results table one can redo."""
+    s = report.summary()
+    c = table.correction
+    lines = [
+        f"# Latency table validation: {table.space.name} on {table.target}",
+        "",
+        f"Made by `{command}` on {table.metadata.get('device', '?')} ({table.metadata.get('cpu_count', '?')} CPUs), "
+        f"table built {table.metadata.get('date', '?')}, threads {table.threads}, batch {table.batch}.",
+        f"Versions: {json.dumps(table.metadata.get('versions', {}))}.",
+        "",
+        f"Correction fitted on {len(table.fit_points)} other subnets: predicted = {c.scale:.4f} * sum of entries "
+        f"{c.per_layer_ms:+.5f} ms * layers {c.offset_ms:+.5f} ms.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| subnets (seed {report.seed}) | {s['samples']} |",
+        f"| mean abs % error | {s['mape_pct']:.2f} |",
+        f"| RMSPE % | {s['rmspe_pct']:.2f} |",
+        f"| RMSE ms | {s['rmse_ms']:.4f} |",
+        f"| within ±5% | {s['within_5_pct']:.0f}% |",
+        f"| within ±10% | {s['within_10_pct']:.0f}% |",
+        f"| max abs % error | {s['max_abs_error_pct']:.1f} |",
+        f"| Kendall tau | {s['kendall_tau']:.3f} |",
+        f"| measured range ms | {s['measured_range_ms'][0]:.3f} - {s['measured_range_ms'][1]:.3f} |",
+        f"| load avg (1 min) start -> end | {s['load_avg_start']:.2f} -> {s['load_avg_end']:.2f} |",
+        f"| all-CPU busy % while measuring | {s.get('cpu_busy_pct', float('nan')):.0f} |",
+        "",
+        f"![predicted vs measured]({Path(plot).name})",
+        "",
+        "| arch | predicted ms | measured ms | error % |",
+        "|---|---|---|---|",
+        *(
+            f"| `{a}` | {p:.4f} | {m:.4f} | {e:+.1f} |"
+            for a, p, m, e in zip(report.archs, report.predicted_ms, report.measured_ms, report.errors_pct)
+        ),
+    ]
+    Path(path).write_text("\n".join(lines) + "\n")

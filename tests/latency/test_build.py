@@ -1,0 +1,97 @@
+import random
+
+import pytest
+
+import latency.build as build
+from latency.build import build_table, fit_archs, space_layers
+from latency.counts import count_macs_params
+from latency.errors import LatencyTableError, TargetError
+from latency.fpga import FpgaCostModel
+from latency.layers import arch_layers
+from latency.table import LatencyTable
+from supernet import SearchSpace
+
+from .conftest import tiny_space
+
+
+@pytest.mark.parametrize("preset", ["mbv2-small", "mbv2-imagenet"])
+def test_space_layers_cover_every_subnet_without_duplicates(preset):
+    space = SearchSpace.preset(preset)
+    layers = space_layers(space, 3, 10)
+    keys = {s.key for s in layers}
+    assert len(keys) == len(layers)
+    rng = random.Random(0)
+    used = set()
+    for arch in [space.smallest(), space.largest(), *(space.sample(rng) for _ in range(300))]:
+        arch_keys = {s.key for s in arch_layers(space, arch, 3, 10)}
+        assert arch_keys <= keys
+        used |= arch_keys
+    assert len(used) > len(keys) // 2  # the enumeration is not padded with layers no subnet has
+
+
+@pytest.mark.parametrize("target,index", [("macs", 0), ("params", 1)])
+def test_count_tables_predict_exact_counts(space, tmp_path, target, index):
+    table = build_table(space, target, tmp_path / "t.json")
+    assert table.unit.startswith("M") and table.complete
+    for arch in [space.smallest(), space.sample(random.Random(1))]:
+        assert table.predict(arch) * 1e6 == pytest.approx(count_macs_params(space, arch, 3, 10)[index])
+
+
+def test_fpga_table_matches_the_cost_model(space, tmp_path):
+    table = build_table(space, "fpga-int8", tmp_path / "fpga.json", fpga_preset="zu3eg-b1152")
+    model = FpgaCostModel("zu3eg-b1152")
+    arch = space.sample(random.Random(5))
+    assert table.predict_ms(arch) == pytest.approx(model.predict_ms(arch_layers(space, arch, 3, 10)))
+    assert LatencyTable.load(tmp_path / "fpga.json").metadata["estimate"] is True
+
+
+def test_unknown_target(space, tmp_path):
+    with pytest.raises(TargetError, match="unknown target 'gpu'"):
+        build_table(space, "gpu", tmp_path / "t.json")
+
+
+def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """Fake timings: the first run dies after 4 layers; the second measures only the rest."""
+    space = tiny_space()
+    out = tmp_path / "lut.json"
+    calls = []
+
+    def fake_layer(module, example, target, threads, warmup, repeats):
+        calls.append(example.shape)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return 0.01 * example.shape[1]
+
+    monkeypatch.setattr(build, "SAVE_EVERY_S", 0.0)
+    monkeypatch.setattr(build, "measure_module_ms", fake_layer)
+    monkeypatch.setattr(build, "measure_arch_ms", lambda space, arch, *a: 0.1 + 0.01 * sum(arch.depths))
+    with pytest.raises(KeyboardInterrupt):
+        build_table(space, "ort-cpu", out, fit_samples=5, progress=False)
+    partial = LatencyTable.load(out)
+    assert len(partial.entries) == 4 and not partial.complete
+    table = build_table(space, "ort-cpu", out, fit_samples=5, progress=False)
+    assert len(calls) == len(space_layers(space, 3, 10)) + 1  # the interrupted call, then the rest once
+    assert table.complete and len(table.fit_points) == 5
+    assert [p["arch"] for p in table.fit_points] == [str(a) for a in fit_archs(space, 5)]
+
+
+def test_resume_refuses_a_table_with_other_settings(tmp_path):
+    space = tiny_space()
+    build_table(space, "macs", tmp_path / "lut.json")
+    with pytest.raises(LatencyTableError, match="--overwrite"):
+        build_table(space, "ort-cpu", tmp_path / "lut.json", progress=False)
+
+
+def test_real_build_on_ort_cpu(tmp_path):
+    """Measures the tiny space for real: positive entries, a fitted correction, metadata recorded."""
+    space = tiny_space()
+    table = build_table(
+        space, "ort-cpu", tmp_path / "lut.json", warmup=2, repeats=5, fit_samples=4, progress=False
+    )
+    assert table.complete and len(table.entries) == len(space_layers(space, 3, 10))
+    assert all(v > 0 for v in table.entries.values())
+    assert table.correction.scale > 0
+    assert table.predict_ms(space.largest()) > 0
+    meta = LatencyTable.load(tmp_path / "lut.json").metadata
+    assert {"device", "versions", "date", "warmup", "repeats"} <= set(meta)
+    assert "onnxruntime" in meta["versions"]

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from latency.errors import TargetError
+from latency.measure import export_onnx, measure_arch_ms, measure_module_ms, measure_onnx_ms, median_ms
+
+from .conftest import tiny_space
+
+
+def test_median_ms_runs_warmup_and_repeats():
+    calls = []
+    assert median_ms(lambda: calls.append(1), warmup=3, repeats=7) >= 0
+    assert len(calls) == 10
+
+
+def test_measure_onnx_file_and_dynamic_batch(tmp_path):
+    module = torch.nn.Conv2d(3, 8, 3)
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(
+        module, (torch.randn(1, 3, 8, 8),), path, dynamo=False, input_names=["x"],
+        dynamic_axes={"x": {0: "batch"}},
+    )  # fmt: skip
+    assert measure_onnx_ms(path, threads=1, batch=4, warmup=1, repeats=3) > 0
+    assert measure_onnx_ms(export_onnx(module, torch.randn(2, 3, 8, 8)), warmup=1, repeats=3) > 0
+    with pytest.raises(TargetError, match="not found"):
+        measure_onnx_ms(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize("target", ["ort-cpu", "torch-cpu"])
+def test_measure_module_and_arch(target):
+    assert (
+        measure_module_ms(torch.nn.Conv2d(3, 8, 3), torch.randn(1, 3, 8, 8), target, warmup=1, repeats=3) > 0
+    )
+    space = tiny_space()
+    assert measure_arch_ms(space, space.largest(), target, 3, 10, warmup=1, repeats=3) > 0
+
+
+def test_unavailable_targets_are_refused():
+    with pytest.raises(TargetError, match="not measured"):
+        measure_module_ms(torch.nn.Identity(), torch.randn(1), "fpga-int8")
+    if not torch.cuda.is_available():
+        with pytest.raises(TargetError, match="needs a CUDA GPU"):
+            measure_module_ms(torch.nn.Identity(), torch.randn(1), "torch-cuda")
