@@ -136,8 +136,9 @@ class FpgaConfig:
         return cls(**data)
 
     def replace(self, **changes) -> FpgaConfig:
-        """A copy with some fields changed, validated like any other config."""
-        return self.from_dict({**self.to_dict(), **changes})
+        """A copy with some fields changed, validated like any other config. The copy no longer counts as
+        calibrated unless `calibrated=True` is passed (e.g. after refitting it)."""
+        return self.from_dict({**self.to_dict(), "calibrated": False, **changes})
 
     def with_bits(self, weight_bits: int, act_bits: int) -> FpgaConfig:
         """The same DSP budget at other bit-widths: narrower operands pack more MACs per DSP, so the
@@ -149,7 +150,7 @@ class FpgaConfig:
         )
         return self.replace(
             weight_bits=weight_bits, act_bits=act_bits, in_parallel=in_parallel,
-            name=f"{self.name}-w{weight_bits}a{act_bits}", calibrated=False,
+            name=f"{self.name}-w{weight_bits}a{act_bits}",
         )  # fmt: skip
 
     def fingerprint(self) -> str:

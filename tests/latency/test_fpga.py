@@ -188,6 +188,7 @@ def test_presets_round_trip_and_fingerprint(tmp_path):
         cfg.save(path)
         assert FpgaConfig.resolve(str(path)) == cfg and FpgaConfig.resolve(name) == cfg
         assert cfg.replace(clock_mhz=cfg.clock_mhz + 1).fingerprint() != cfg.fingerprint()
+        assert not cfg.replace(mem_efficiency=0.9).calibrated and not cfg.with_bits(4, 4).calibrated
         report = FpgaCostModel(name).resource_report()
         assert report.fits and report.dsp <= report.dsp_available
         assert name in str(report) and "estimates" in str(report)
