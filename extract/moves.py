@@ -66,8 +66,11 @@ def random_step(space: SearchSpace, arch: ArchConfig, rng: random.Random, step: 
 
 def trade(space: SearchSpace, arch: ArchConfig, rng: random.Random) -> ArchConfig | None:
     """Grow one gene and shrink another: moves along the latency budget instead of away from it."""
-    grown = random_step(space, arch, rng, +1)
-    return random_step(space, grown, rng, -1) if grown is not None else None
+    up = rng.choice(_genes(space, arch))
+    grown = step_gene(space, arch, up, +1)
+    if grown is None:
+        return None
+    return step_gene(space, grown, rng.choice([g for g in _genes(space, grown) if g != up]), -1)
 
 
 def _level(choices: tuple, level: int, num_levels: int):

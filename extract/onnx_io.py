@@ -46,6 +46,7 @@ def export_onnx(
                 dynamo=True,
                 opset_version=18,
                 verbose=False,
+                external_data=False,  # one self-contained file, as the TorchScript path writes
             )
         else:
             torch.onnx.export(

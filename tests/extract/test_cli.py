@@ -1,0 +1,131 @@
+"""`supernet extract` / `supernet export` end to end on a random-init checkpoint, and bad input: one line,
+exit code 2, nothing written."""
+
+import json
+
+import pytest
+import torch
+
+from latency.build import count_table
+from supernet import ElasticMobileNetV2, SearchSpace
+from supernet.train.checkpoint import save_checkpoint
+from supernet.train.config import TrainConfig
+from supernet_cli import main
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, space):
+    """A checkpoint on the synthetic data set (3 channels, 16 px) and tables: MMACs, and a stand-in
+    `ort-cpu` table (the MMACs entries under another name) so the measured path runs without a slow build."""
+    root = tmp_path_factory.mktemp("run")
+    torch.manual_seed(0)
+    model = ElasticMobileNetV2(space, num_classes=10, in_chans=3)
+    config = TrainConfig(dataset="synthetic", img_size=16, calib_images=64, out=str(root / "ck"))
+    save_checkpoint(root / "ck", model, config, epoch=1, step=1)
+    table = count_table(space, "macs", 3, 10)
+    table.save(root / "macs.json")
+    table.target = "ort-cpu"
+    table.save(root / "ort.json")
+    other = SearchSpace.from_dict({**space.to_dict(), "resolutions": [24, 28]})
+    count_table(other, "macs", 3, 10).save(root / "other-space.json")
+    count_table(space, "macs", 1, 10).save(root / "one-channel.json")
+    return root
+
+
+def test_extract_ships_a_verified_model_under_the_budget(run, tmp_path, capsys):
+    out = tmp_path / "deploy"
+    argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "ort.json"), "--budget-ms", "6"]
+    assert main([*argv, "--out", str(out), "--evals", "6", "--int8", "--quiet"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "model.onnx",
+        "model.int8.onnx",
+        "card.json",
+        "arch.json",
+        "search.json",
+        "pareto.md",
+        "pareto.png",
+    } <= names
+    card = json.loads((out / "card.json").read_text())
+    assert card["latency"]["predicted_ms"] <= 6 and card["latency"]["measured_ms"] > 0
+    assert card["int8"]["measured_ms"] > 0
+    assert card["search"]["budget"] == 6 and card["search"]["num_evals"] == 6
+    assert (
+        card["source"]["weights_sha256"]
+        == json.loads((run / "ck" / "checkpoint.json").read_text())["weights_sha256"]
+    )
+    search = json.loads((out / "search.json").read_text())
+    assert len(search["history"]) == 6 and search["best"]["6"]["score"] == max(
+        h["score"] for h in search["history"]
+    )
+    assert str(out / "model.onnx") in capsys.readouterr().out
+
+
+def test_several_budgets_share_one_search(run, tmp_path):
+    out = tmp_path / "deploy"
+    argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "macs.json"), "--budget-ms", "6,3"]
+    assert main([*argv, "--out", str(out), "--evals", "6", "--strategy", "random", "--quiet"]) == 0
+    for budget in (3, 6):
+        card = json.loads((out / f"budget-{budget}MMACs" / "card.json").read_text())
+        assert card["latency"]["predicted_ms"] <= budget
+    table = (out / "pareto.md").read_text().splitlines()
+    assert len(table) == 4 and table[2].startswith("| 3 |") and table[3].startswith("| 6 |")
+    assert len(json.loads((out / "search.json").read_text())["history"]) == 6
+
+
+def test_export_a_given_arch(run, tmp_path, space):
+    out = tmp_path / "deploy"
+    arch = space.smallest()
+    argv = ["export", "--checkpoint", str(run / "ck"), "--arch", str(arch), "--out", str(out)]
+    assert main([*argv, "--lut", str(run / "macs.json")]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["arch_string"] == str(arch) and card["latency"]["target"] == "macs"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--lut", "{run}/macs.json", "--budget-ms", "0.5"],
+            "below the smallest subnet's predicted latency 1.",
+        ),
+        (
+            ["--lut", "{run}/other-space.json", "--budget-ms", "5"],
+            "table was built for space mbv2-small (fingerprint",
+        ),
+        (
+            ["--lut", "{run}/macs.json", "--budget-ms", "5", "--target", "ort-cpu"],
+            "table is for target macs, not ort-cpu",
+        ),
+        (["--lut", "{run}/one-channel.json", "--budget-ms", "5"], "built for 1 input channels"),
+        (["--lut", "{run}/missing.json", "--budget-ms", "5"], "latency table not found"),
+        (["--lut", "{run}/macs.json", "--budget-ms", "fast"], "--budget-ms must be numbers"),
+        (["--lut", "{run}/macs.json", "--budget-ms", "5", "--strategy", "grid"], "unknown --strategy 'grid'"),
+    ],
+)
+def test_bad_extract_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, args, message):
+    out = tmp_path / "deploy"
+    argv = ["extract", "--checkpoint", str(run / "ck"), "--out", str(out), "--quiet"]
+    assert main([*argv, *(a.format(run=run) for a in args)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_checkpoint_and_foreign_arch(run, tmp_path, capsys):
+    out = tmp_path / "deploy"
+    argv = [
+        "extract",
+        "--checkpoint",
+        str(tmp_path / "nope"),
+        "--lut",
+        str(run / "macs.json"),
+        "--budget-ms",
+        "5",
+    ]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+    argv = ["export", "--checkpoint", str(run / "ck"), "--arch", "r40_w1d1k3e3", "--out", str(out)]
+    assert main(argv) == 2
+    assert "resolution=40 is not in the search space" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
