@@ -88,10 +88,43 @@ def broadcast_model(model: nn.Module, src: int = 0, group: dist.ProcessGroup | N
         offset += t.numel()
 
 
-def weights_digest(model: nn.Module) -> str:
-    """SHA-256 over the bytes of every parameter and buffer: equal digests mean bit-identical models."""
+def weights_digest(model: nn.Module, buffers: bool = True) -> str:
+    """SHA-256 over the bytes of every parameter (and buffer): equal digests mean bit-identical models."""
+    tensors = model.state_dict() if buffers else dict(model.named_parameters())
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    for name, t in sorted(tensors.items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def gather_digests(
+    model: nn.Module, buffers: bool = True, group: dist.ProcessGroup | None = None
+) -> list[str]:
+    """Every rank's `weights_digest(model, buffers)`, in rank order (one small all-gather)."""
+    digests: list[str | None] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(digests, weights_digest(model, buffers), group=group)
+    return [str(d) for d in digests]
+
+
+class StepSync:
+    """The Trainer's `grad_sync` hook: `allreduce_step`, optionally proving the ranks agree first.
+
+    With `check`, each call first gathers every rank's digest of the parameters (as the previous step
+    left them; BN buffers are not synced yet at this point) into `digests` and raises RuntimeError if
+    they differ; it costs a hash of the model per step, so it is for tests and debugging.
+    """
+
+    def __init__(self, check: bool = False) -> None:
+        self.check = check
+        self.digests: list[list[str]] = []
+
+    def __call__(self, model: nn.Module) -> None:
+        if self.check:
+            digests = gather_digests(model, buffers=False)
+            self.digests.append(digests)
+            if len(set(digests)) > 1:
+                raise RuntimeError(
+                    f"ranks diverged before step {len(self.digests)}: weight digests {digests}"
+                )
+        allreduce_step(model)

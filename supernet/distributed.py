@@ -1,0 +1,296 @@
+"""`supernet train --workers N`: the same Trainer on N Ray Train workers (gloo on CPU, NCCL on GPU).
+
+Each worker runs an unchanged `Trainer` with its rank: the train split is sharded by rank, the subnets
+of a step come from (seed, step) so all ranks agree, and `distributed_sync.allreduce_step` averages the
+whole sandwich's gradients (and BN statistics) in one all-reduce per step, so every rank holds
+bit-identical weights after every step. The loss is averaged too (one float) so the collapse guard
+decides alike everywhere.
+
+Batch and LR: `batch_size` is per worker, so the global batch is `batch_size x N`. Gradients are
+averaged over ranks, so one step at N workers is one step on the N-times larger batch with the
+*same* `lr`; nothing is rescaled for you. To keep the per-image update of a 1-worker recipe, scale
+`lr` linearly (`lr x N`, Goyal et al. 2017) and keep the warmup; the epoch count stays the same
+(each epoch has N times fewer steps).
+
+Checkpoints: rank 0 writes the ordinary single-process checkpoint into its working directory at the
+end of every epoch and hands that directory to `ray.train.report(..., checkpoint=...)`, which copies
+it to `<storage>/<name>/checkpoint_*`. When a worker dies, Ray restarts the group (up to
+`max_failures` times) and every rank resumes from the last reported checkpoint, losing at most one
+epoch. At the end the latest checkpoint is also written into `config.out`, so the run directory looks
+exactly like a single-process one (extract it, resume it in one process, or resume it on Ray).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .distributed_cluster import ClusterError, check_resources, connect
+from .errors import CheckpointError, SupernetError
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Where and how wide to train. `storage` defaults to `<out>/ray`; `name` to the run directory's name."""
+
+    workers: int
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    address: str | None = None
+    storage: str | None = None
+    name: str | None = None
+    max_failures: int = 2
+    check_sync: bool = False
+
+    def validate(self) -> RayConfig:
+        if self.workers < 1:
+            raise ClusterError(f"--workers must be >= 1, got {self.workers}")
+        if self.gpus_per_worker < 0 or self.cpus_per_worker <= 0:
+            raise ClusterError(
+                f"--gpus-per-worker must be >= 0 and --cpus-per-worker > 0, got {self.gpus_per_worker:g} "
+                f"and {self.cpus_per_worker:g}"
+            )
+        if self.max_failures < -1:
+            raise ClusterError(f"--max-failures must be >= 0 (or -1 for unlimited), got {self.max_failures}")
+        return self
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RayConfig:
+        return cls(
+            workers=args.ray_workers,
+            gpus_per_worker=args.gpus_per_worker,
+            cpus_per_worker=args.cpus_per_worker,
+            address=args.address,
+            storage=args.storage,
+            max_failures=args.max_failures,
+            check_sync=args.check_sync,
+        ).validate()
+
+
+def add_distributed_args(parser: argparse.ArgumentParser) -> None:
+    """The Ray options of `supernet train` (`args.ray_workers` is None for a plain process)."""
+    g = parser.add_argument_group("Ray cluster (leave out --workers to train in this process)")
+    g.add_argument(
+        "--workers",
+        dest="ray_workers",
+        type=int,
+        metavar="N",
+        help="train on N Ray Train workers; the global batch is N x --batch-size (lr is not rescaled)",
+    )
+    g.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs per worker (NCCL if > 0)"
+    )
+    g.add_argument(
+        "--cpus-per-worker", type=float, default=1.0, metavar="C", help="CPUs (and torch threads) per worker"
+    )
+    g.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="auto (cluster started with `ray start` here), HOST:PORT or ray://HOST:PORT; "
+        "default: $RAY_ADDRESS, else a local cluster",
+    )
+    g.add_argument(
+        "--storage",
+        metavar="PATH_OR_URI",
+        help="where Ray keeps checkpoints (shared path or s3://, gs://); default: <out>/ray",
+    )
+    g.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        metavar="K",
+        help="restart the workers from the last checkpoint up to K times (-1: forever)",
+    )
+    g.add_argument(
+        "--check-sync",
+        action="store_true",
+        help="hash the weights on every rank before every step and stop if they differ (slow; debugging)",
+    )
+
+
+def _storage(out: Path, ray_config: RayConfig) -> tuple[str, str]:
+    return ray_config.storage or str(out / "ray"), ray_config.name or out.name
+
+
+def _ray_run_exists(storage: str, name: str) -> bool:
+    """Whether Ray already holds checkpoints of run `name` in `storage` (Ray would resume it silently)."""
+    import pyarrow.fs
+
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage if "://" in storage else str(Path(storage).resolve()))
+    info = fs.get_file_info(f"{root}/{name}/checkpoint_manager_snapshot.json")
+    return info.type != pyarrow.fs.FileType.NotFound
+
+
+def _stage_resume(out: Path, storage: str, name: str) -> str:
+    """Copy the run directory's checkpoint next to the Ray run, where workers on any node can read it."""
+    import pyarrow.fs
+
+    from .train.checkpoint import POINTER
+
+    desc = json.loads((out / POINTER).read_text())
+    files = [desc["weights"], desc["state"], "metrics.jsonl", POINTER]  # the pointer last
+    if "://" in storage:
+        fs, root = pyarrow.fs.FileSystem.from_uri(storage)
+    else:
+        fs, root = pyarrow.fs.LocalFileSystem(), str(Path(storage).resolve())
+    dest = f"{root}/{name}.resume-from"
+    fs.create_dir(dest)
+    for f in files:
+        if (out / f).is_file():
+            with open(out / f, "rb") as src, fs.open_output_stream(f"{dest}/{f}") as dst:
+                shutil.copyfileobj(src, dst)
+    return dest if "://" not in storage else storage.rstrip("/") + f"/{name}.resume-from"
+
+
+def train_distributed(config, ray_config: RayConfig) -> dict:
+    """Train `config` (a TrainConfig) on `ray_config.workers` Ray workers; returns the final test metrics.
+
+    Raises ClusterError within seconds for an unreachable cluster or one too small for the workers,
+    and CheckpointError (as a single process would) when `config.out` already holds a run and
+    `config.resume` is off.
+    """
+    import ray
+
+    from .train.checkpoint import POINTER
+
+    config = config.validate()
+    ray_config = ray_config.validate()
+    out = Path(config.out).resolve()
+    storage, name = _storage(out, ray_config)
+    has_ckpt = (out / POINTER).is_file()
+    if not config.resume and (has_ckpt or _ray_run_exists(storage, name)):
+        raise CheckpointError(
+            f"{out} already holds a checkpoint (or Ray run {storage}/{name} does); pass --resume to continue it "
+            "or choose another --out"
+        )
+    owns_connection = not ray.is_initialized()
+    resources = connect(ray_config.address)
+    try:
+        check_resources(resources, ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker)
+        result = _fit(_make_trainer(config, ray_config, out, storage, name, has_ckpt))
+    finally:
+        if owns_connection:
+            ray.shutdown()
+    if result.checkpoint is None:
+        raise ClusterError(f"the Ray run {storage}/{name} finished without a checkpoint")
+    with result.checkpoint.as_directory() as ckpt_dir:
+        _publish(Path(ckpt_dir), out, config)
+    return dict(result.metrics)
+
+
+def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: str, has_ckpt: bool):
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    use_gpu = ray_config.gpus_per_worker > 0
+    loop_config = {
+        "config": config.to_dict(),
+        "resume_from": _stage_resume(out, storage, name) if config.resume and has_ckpt else None,
+        "threads": max(1, int(ray_config.cpus_per_worker)),
+        "check_sync": ray_config.check_sync,
+    }
+    return TorchTrainer(
+        train_worker,
+        train_loop_config=loop_config,
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=ray_config.workers,
+            use_gpu=use_gpu,
+            resources_per_worker={"CPU": ray_config.cpus_per_worker, "GPU": ray_config.gpus_per_worker},
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage,
+            failure_config=FailureConfig(max_failures=ray_config.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+
+
+def _fit(trainer):
+    """`trainer.fit()`, turning a user error raised inside a worker back into a one-line SupernetError."""
+    from ray.train import TrainingFailedError
+
+    try:
+        return trainer.fit()
+    except TrainingFailedError as e:
+        for failure in getattr(e, "worker_failures", {}).values():
+            cause = getattr(failure, "cause", None) or failure
+            if isinstance(cause, SupernetError):
+                raise type(cause)(str(cause)) from None
+        raise
+
+
+def _publish(ckpt_dir: Path, out: Path, config) -> None:
+    """Rewrite Ray's latest checkpoint as the run directory's checkpoint (same format, atomic pointer)."""
+    from .train.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(ckpt_dir)
+    save_checkpoint(out, ckpt.model, config, ckpt.epoch, ckpt.step, ckpt.train_state(), ckpt.meta)
+    for name in ("metrics.jsonl", "config.json"):
+        if (ckpt_dir / name).is_file():
+            shutil.copyfile(ckpt_dir / name, out / name)
+    (out / "config.json").write_text(config.to_json())
+
+
+def _mean_scalar(value: float) -> float:
+    import torch
+    import torch.distributed as dist
+    from ray.train.torch import get_device
+
+    t = torch.tensor([value], dtype=torch.float64, device=get_device())
+    dist.all_reduce(t)
+    return float(t) / dist.get_world_size()
+
+
+def train_worker(loop_config: dict) -> None:
+    """Ray Train's per-worker loop: restore (if any), run the Trainer, report every epoch to Ray."""
+    import ray.train
+    import torch
+    from ray.train.torch import get_device
+
+    from .distributed_sync import StepSync, broadcast_model, gather_digests
+    from .train.config import TrainConfig
+    from .train.trainer import Trainer
+
+    ctx = ray.train.get_context()
+    rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(loop_config["threads"])
+    work = Path(tempfile.gettempdir()) / f"supernet-ray-{ctx.get_experiment_name()}-rank{rank}"
+    shutil.rmtree(work, ignore_errors=True)
+    restore = ray.train.get_checkpoint()
+    if restore is None and loop_config["resume_from"]:
+        restore = ray.train.Checkpoint(loop_config["resume_from"])
+    if restore is not None:
+        restore.to_directory(str(work))
+    user_config = TrainConfig.from_dict(loop_config["config"])
+    config = dataclasses.replace(user_config, out=str(work), resume=restore is not None, progress=False)
+
+    sync = StepSync(check=loop_config["check_sync"])
+
+    def report(metrics: dict, final: bool = False) -> None:
+        """Every rank, every epoch: prove the ranks agree, then hand rank 0's run directory to Ray."""
+        digests = gather_digests(trainer.model)
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"ranks diverged by epoch {trainer.epoch}: weight digests {digests}")
+        metrics = {k: v for k, v in metrics.items() if k != "checkpoint"}  # a worker-local path
+        metrics.update(weights_sha256=digests[0], world_size=world_size)
+        if sync.check and final:
+            metrics["rank_digests"] = sync.digests  # [step][rank], the parameters before each step
+        checkpoint = ray.train.Checkpoint.from_directory(str(work)) if rank == 0 else None
+        ray.train.report(metrics, checkpoint=checkpoint, delete_local_checkpoint_after_upload=False)
+
+    trainer = Trainer(
+        config, rank=rank, world_size=world_size, grad_sync=sync, is_main=rank == 0,
+        on_epoch_end=report, reduce_scalar=_mean_scalar, device=get_device(),
+    )  # fmt: skip
+    broadcast_model(trainer.model)
+    final = trainer.fit()
+    # once more with the test accuracies, and metrics.jsonl now ending in the final record
+    report(final or {"final": True}, final=True)
+    shutil.rmtree(work, ignore_errors=True)

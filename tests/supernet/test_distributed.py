@@ -1,0 +1,145 @@
+"""Ray Train on a 2-CPU local cluster: identical ranks, single-process checkpoint format, fault tolerance."""
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from supernet.distributed import RayConfig, train_distributed
+from supernet.distributed_cluster import ClusterError, connect
+from supernet.distributed_sync import weights_digest
+from supernet.train.checkpoint import load_checkpoint
+from supernet.train.config import TrainConfig
+from supernet.train.trainer import Trainer
+
+TINY_SPACE = """\
+name: tiny
+resolutions: [12, 16]
+stem_chs: 8
+first_chs: 8
+head_chs: 32
+channel_divisor: 4
+stages:
+  - {base_chs: 8, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
+  - {base_chs: 16, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
+"""
+
+
+def _descendants(pid: int) -> list[int]:
+    """Live descendants of `pid`, from /proc (Ray's local cluster runs as children of this process)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, parent in parents.items() if parent in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local 2-CPU Ray cluster for this module; afterwards no Ray process of ours may be left."""
+    import ray
+
+    os.environ.pop("RAY_ADDRESS", None)
+    connect(None, num_cpus=2)
+    yield
+    ray.shutdown()
+    deadline = time.time() + 30
+    while time.time() < deadline and [p for p in _descendants(os.getpid()) if "ray" in _cmdline(p)]:
+        time.sleep(0.5)
+    left = [_cmdline(p)[:80] for p in _descendants(os.getpid()) if "ray" in _cmdline(p)]
+    assert not left, f"Ray processes left running: {left}"
+
+
+def _config(tmp_path: Path, **kw) -> TrainConfig:
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_SPACE)
+    base = dict(space=str(space), dataset="synthetic", img_size=16, epochs=1, batch_size=32, num_random=1,
+                calib_images=32, calib_batch_size=32, out=str(tmp_path / "run"), progress=False)  # fmt: skip
+    return TrainConfig(**{**base, **kw})
+
+
+def test_two_workers_stay_bit_identical_and_write_a_single_process_run(ray_cluster, tmp_path):
+    config = _config(tmp_path)
+    final = train_distributed(config, RayConfig(workers=2, check_sync=True))
+
+    steps = final["rank_digests"]  # parameter digests of both ranks before every step
+    assert final["world_size"] == 2 and final["step"] == len(steps) == 4  # 288 images / (2 x 32)
+    assert all(len(ranks) == 2 and ranks[0] == ranks[1] for ranks in steps)
+    assert len({ranks[0] for ranks in steps}) == len(steps)  # and the weights moved every step
+
+    # the run directory is an ordinary single-process run holding the ranks' common weights
+    run = Path(config.out)
+    ckpt = load_checkpoint(run)
+    assert (ckpt.epoch, ckpt.step) == (1, 4)
+    assert weights_digest(ckpt.model) == final["weights_sha256"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["final"] and records[-1]["test_acc_largest"] == final["test_acc_largest"]
+    assert json.loads((run / "config.json").read_text())["out"] == config.out
+
+    # ... so a single process resumes it where Ray stopped
+    resumed = Trainer(TrainConfig(**{**config.to_dict(), "epochs": 2, "resume": True}))
+    assert (resumed.epoch, resumed.step) == (1, 4)
+    assert weights_digest(resumed.model) == final["weights_sha256"]
+
+
+def test_more_workers_than_cpus_fails_within_seconds(ray_cluster, tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(ClusterError, match="--workers 3 needs 3 CPUs"):
+        train_distributed(_config(tmp_path), RayConfig(workers=3))
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.slow
+def test_killed_worker_resumes_from_last_checkpoint_and_single_process_run_resumes_on_ray(
+    ray_cluster, tmp_path
+):
+    # one epoch in this process, then Ray continues the same run directory to epoch 4
+    config = _config(tmp_path, epochs=1)
+    torch.manual_seed(0)
+    Trainer(config).fit()
+    config = TrainConfig(**{**config.to_dict(), "epochs": 4, "resume": True})
+    outcome = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(final=train_distributed(config, RayConfig(workers=2, max_failures=1)))
+    )
+    thread.start()
+
+    # once Ray registered the epoch-2 checkpoint, kill one training worker (SIGKILL, no cleanup)
+    snapshot = Path(config.out) / "ray" / "run" / "checkpoint_manager_snapshot.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and not snapshot.is_file():
+        time.sleep(0.2)
+    assert snapshot.is_file(), "no checkpoint was reported"
+    workers = [p for p in _descendants(os.getpid()) if "RayTrainWorker" in _cmdline(p)]
+    assert workers, "no Ray Train worker process found"
+    os.kill(workers[-1], signal.SIGKILL)
+    thread.join(timeout=600)
+
+    assert outcome["final"]["epoch"] == 4 and outcome["final"]["final"]
+    records = [json.loads(line) for line in (Path(config.out) / "metrics.jsonl").read_text().splitlines()]
+    resumes = [r["epoch"] for r in records if r.get("event") == "resume"]
+    assert resumes[0] == 1  # the single-process checkpoint
+    assert len(resumes) == 2 and resumes[1] >= 2  # after the kill: from epoch 2 or later, at most one lost
+    epochs = [r["epoch"] for r in records if "loss" in r]
+    assert epochs[-1] == 4 and set(epochs) == {1, 2, 3, 4}

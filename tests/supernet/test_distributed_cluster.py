@@ -1,0 +1,81 @@
+"""Bad cluster input fails within seconds with a one-line ClusterError (no Ray cluster is started here)."""
+
+import argparse
+import time
+
+import pytest
+
+from supernet.distributed import RayConfig, add_distributed_args, train_distributed
+from supernet.distributed_cluster import ClusterError, check_resources, connect
+from supernet.errors import CheckpointError, SupernetError
+from supernet.train.config import TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_address(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+@pytest.mark.parametrize(
+    "address, words",
+    [
+        ("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
+        ("no-such-host.invalid:6379", "no Ray cluster answers"),
+        ("auto", "no Ray cluster found on this machine"),
+        ("localhost", "not valid; allowed: auto, HOST:PORT or ray://HOST:PORT"),
+    ],
+)
+def test_unreachable_or_malformed_address_fails_fast(address, words):
+    start = time.perf_counter()
+    with pytest.raises(ClusterError, match=words) as info:
+        connect(address)
+    assert time.perf_counter() - start < 10
+    assert "\n" not in str(info.value) and isinstance(info.value, SupernetError)
+
+
+@pytest.mark.parametrize(
+    "workers, cpus, gpus, words",
+    [
+        (3, 1, 0, r"--workers 3 needs 3 CPUs \(1 per worker\) but the Ray cluster has 2; use --workers <= 2"),
+        (2, 1.5, 0, r"--workers 2 needs 3 CPUs .* use --workers <= 1"),
+        (1, 1, 1, "each worker needs 1 GPUs but the Ray cluster has 0; leave out --gpus-per-worker"),
+    ],
+)
+def test_more_workers_than_the_cluster_holds(workers, cpus, gpus, words):
+    with pytest.raises(ClusterError, match=words):
+        check_resources({"CPU": 2.0}, workers, cpus, gpus)
+
+
+def test_resources_that_fit_pass():
+    check_resources({"CPU": 4.0, "GPU": 2.0}, 2, 2, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"workers": 0}, "--workers must be >= 1"),
+        ({"workers": 2, "gpus_per_worker": -1}, "--gpus-per-worker"),
+    ],
+)
+def test_ray_config_is_validated(kwargs, words):
+    with pytest.raises(ClusterError, match=words):
+        RayConfig(**kwargs).validate()
+
+
+def test_cli_options_round_trip():
+    parser = argparse.ArgumentParser()
+    add_distributed_args(parser)
+    plain = parser.parse_args([])
+    assert plain.ray_workers is None
+    args = parser.parse_args(
+        ["--workers", "4", "--gpus-per-worker", "1", "--address", "auto", "--storage", "s3://b/p"]
+    )
+    assert RayConfig.from_args(args) == RayConfig(
+        workers=4, gpus_per_worker=1.0, address="auto", storage="s3://b/p"
+    )
+
+
+def test_existing_run_needs_resume_before_any_cluster_work(tmp_path):
+    (tmp_path / "checkpoint.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="pass --resume"):
+        train_distributed(TrainConfig(out=str(tmp_path)), RayConfig(workers=2, address="127.0.0.1:1"))
