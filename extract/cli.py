@@ -37,7 +37,7 @@ def _extract(args: argparse.Namespace) -> int:
     from .evaluator import ArchEvaluator
     from .export import export_arch
     from .pipeline import latency_spec, load_eval_data, open_checkpoint, open_table, score_fn, source_info
-    from .report import budget_table, plot_pareto, save_search
+    from .report import budget_table, load_scores, plot_pareto, save_search
     from .search import STRATEGIES, check_budgets, run_search
 
     budgets, out = _budgets(args.budget_ms), Path(args.out)
@@ -52,11 +52,18 @@ def _extract(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.checkpoint)
     table = open_table(args.lut, ckpt.model, args.target)
     check_budgets(ckpt.space, table.predict_ms, budgets)
-    data = load_eval_data(ckpt.config, args.calib_images)
+    data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
     latency = latency_spec(table, args.target, args.lut)
+    same_scores = {
+        "checkpoint_sha256": ckpt.sha256,
+        "calib_images": len(data.calib),
+        "val_images": len(data.val[1]),
+    }
+    previous = load_scores(out / "search.json", **same_scores) if args.resume else []
     evaluator = ArchEvaluator(
         score_fn(ckpt.model, data), table.predict_ms, args.evals, progress=not args.quiet
     )
+    evaluator.preload(previous)
     try:
         best = run_search(ckpt.space, evaluator, budgets, args.strategy, args.seed)
     finally:
@@ -67,10 +74,8 @@ def _extract(args: argparse.Namespace) -> int:
         "budgets": budgets,
         "unit": table.unit,
         "target": table.target,
-        "checkpoint_sha256": ckpt.sha256,
         "table": latency.table,
-        "calib_images": len(data.calib),
-        "val_images": len(data.val[1]),
+        **same_scores,
     }
     measured = {}
     for budget, ev in best.items():
@@ -119,7 +124,7 @@ def _export(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.checkpoint)
     arch = ArchConfig.load(args.arch).validate(ckpt.space)
     table = open_table(args.lut, ckpt.model, args.target) if args.lut else None
-    data = load_eval_data(ckpt.config, args.calib_images)
+    data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
     card = export_arch(
         ckpt.model,
         arch,
@@ -190,6 +195,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--evals", type=int, default=DEFAULT_EVALS, help="archs scored in all (shared by the budgets)"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the scores in --out/search.json of an earlier search (same checkpoint and data) for free",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
 

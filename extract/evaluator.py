@@ -66,6 +66,7 @@ class ArchEvaluator:
         self.latency_fn = latency_fn
         self.max_evals = max_evals
         self.history: list[Evaluation] = []
+        self.preloaded: list[Evaluation] = []
         self._scores: dict[ArchConfig, Evaluation] = {}
         self._latency: dict[ArchConfig, float] = {}
         self._stop_at = max_evals
@@ -108,11 +109,14 @@ class ArchEvaluator:
         self._bar.update(1)
         return ev.score
 
-    def preload(self, evaluations: list[Evaluation]) -> None:
-        """Reuse scores from an earlier search of the same checkpoint and data (they do not count)."""
-        for ev in evaluations:
-            self._latency.setdefault(ev.arch, ev.latency_ms)
-            self._scores.setdefault(ev.arch, ev)
+    def preload(self, scores: list[tuple[ArchConfig, float]]) -> None:
+        """Reuse (arch, score) pairs of an earlier search of the same checkpoint and data: they are free, do
+        not count against `max_evals`, and their latency is predicted afresh (the table may differ)."""
+        for arch, score in scores:
+            if arch not in self._scores:
+                ev = Evaluation(arch, self.latency_ms(arch), float(score), -1)
+                self._scores[arch] = ev
+                self.preloaded.append(ev)
 
     def scored(self, budget_ms: float | None = None) -> list[Evaluation]:
         """Every scored arch (this run's and preloaded), best first, optionally only those within `budget_ms`."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from latency.table import LatencyTable
-from supernet import ArchConfig, ElasticMobileNetV2
+from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace
 from supernet.train.checkpoint import Checkpoint, load_checkpoint
 from supernet.train.config import TrainConfig
 from supernet.train.data import calibration_images, load_data, stack
@@ -25,16 +25,17 @@ from .files import sha256_file
 MEASURED = ("ort-cpu", "torch-cpu", "torch-cuda")
 
 
-def load_eval_data(config: TrainConfig, num_calib: int | None = None) -> EvalData:
-    """The run's own data set and validation split (same seed and fraction as training, no augmentation);
-    calibration images are a fixed seeded subset of the training split."""
+def load_eval_data(config: TrainConfig, space: SearchSpace, num_calib: int | None = None) -> EvalData:
+    """The run's own data set and validation split, loaded exactly as the Trainer loads them (same seed,
+    fraction and image size; no augmentation); calibration images are a fixed seeded subset of the
+    training split."""
     bundle = load_data(
         config.dataset,
         config.data_dir,
         seed=config.seed,
         val_fraction=config.val_fraction,
         augment=False,
-        img_size=config.img_size,
+        img_size=config.img_size or max(space.resolutions),
     )
     calib = calibration_images(bundle, num_calib or config.calib_images, seed=config.seed)
     return EvalData(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
+from supernet import ArchConfig
+
+from .errors import ExtractError
 from .evaluator import ArchEvaluator, Evaluation
 from .files import write_json
 
@@ -93,5 +97,29 @@ def save_search(
             "best": {f"{b:g}": (None if e is None else e.to_dict()) for b, e in sorted(best.items())},
             "pareto_front": [e.to_dict() for e in pareto_front(evaluator.scored())],
             "history": [e.to_dict() for e in evaluator.history],
+            "previous": [e.to_dict() for e in evaluator.preloaded],
         },
     )
+
+
+def load_scores(path: str | Path, **expected) -> list[tuple[ArchConfig, float]]:
+    """(arch, score) pairs of an earlier `search.json` (its own and those it had resumed), provided it was
+    made under the same `expected` settings (checkpoint hash, calibration and validation sizes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExtractError(f"--resume needs an earlier search log at {path}; none is there")
+    try:
+        log = json.loads(path.read_text())
+        entries = [*log.get("previous", []), *log["history"]]
+        scores = [(ArchConfig.from_dict(e["arch"]), float(e["score"])) for e in entries]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ExtractError(
+            f"search log {path} is unreadable ({e.__class__.__name__}: {e}); remove it or drop --resume"
+        )
+    for key, value in expected.items():
+        if log.get(key) != value:
+            raise ExtractError(
+                f"search log {path} was made with {key}={log.get(key)!r}, not {value!r}; its scores do not apply "
+                "(drop --resume or use another --out)"
+            )
+    return scores

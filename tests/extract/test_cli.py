@@ -73,6 +73,32 @@ def test_several_budgets_share_one_search(run, tmp_path):
     assert len(json.loads((out / "search.json").read_text())["history"]) == 6
 
 
+def test_resume_reuses_earlier_scores_for_free(run, tmp_path):
+    out = tmp_path / "deploy"
+    argv = [
+        "extract",
+        "--checkpoint",
+        str(run / "ck"),
+        "--lut",
+        str(run / "macs.json"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main([*argv, "--budget-ms", "5", "--evals", "3"]) == 0
+    first = json.loads((out / "search.json").read_text())
+    assert main([*argv, "--budget-ms", "5", "--evals", "2", "--resume"]) == 0
+    second = json.loads((out / "search.json").read_text())
+    assert [(p["arch"], p["score"]) for p in second["previous"]] == [
+        (h["arch"], h["score"]) for h in first["history"]
+    ]
+    assert second["num_evals"] == 2
+    assert {json.dumps(h["arch"]) for h in second["history"]}.isdisjoint(
+        {json.dumps(h["arch"]) for h in first["history"]}
+    )
+    assert second["best"]["5"]["score"] >= first["best"]["5"]["score"]
+
+
 def test_export_a_given_arch(run, tmp_path, space):
     out = tmp_path / "deploy"
     arch = space.smallest()

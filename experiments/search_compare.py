@@ -1,0 +1,163 @@
+"""Coarse-to-fine vs random search vs evolution at equal evaluations, on a trained supernet.
+
+Each (budget, seed, strategy) run gets its own `ArchEvaluator` with the same cap on scored archs. Scores
+are deterministic (fixed calibration images, fixed validation split), so one shared score cache only
+saves wall time: every run still counts each distinct arch it scores. The chosen arch of each run is
+also scored on the test split, which no search ever sees.
+
+    .venv/bin/python experiments/search_compare.py --checkpoint runs/digits --target macs \
+        --budgets 4,8,16 --evals 30 --seeds 5 --out experiments/results/search_compare_digits.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from extract.evaluator import ArchEvaluator  # noqa: E402
+from extract.pipeline import load_eval_data, open_checkpoint, open_table  # noqa: E402
+from extract.search import STRATEGIES, run_search  # noqa: E402
+from latency.build import count_table  # noqa: E402
+from supernet.train.evaluate import evaluate_subnet  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--lut", help="latency table; without it an exact count table for --target is built")
+    p.add_argument("--target", default="macs", help="macs or params when no --lut is given")
+    p.add_argument("--budgets", required=True, help="comma-separated budgets in the table's unit")
+    p.add_argument("--evals", type=int, default=30, help="scored archs per run (equal for every strategy)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument(
+        "--out", required=True, help="markdown report; a PNG of the same name is written beside it"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    start = time.time()
+    ckpt = open_checkpoint(args.checkpoint)
+    model = ckpt.model
+    if args.lut:
+        table = open_table(args.lut, model, None)
+    else:
+        table = count_table(ckpt.space, args.target, model.in_chans, model.num_classes)
+    data = load_eval_data(ckpt.config, ckpt.space)
+    budgets = [float(b) for b in args.budgets.split(",")]
+    strategies = args.strategies.split(",")
+
+    val_cache: dict = {}
+    test_cache: dict = {}
+
+    def val_score(arch):
+        if arch not in val_cache:
+            val_cache[arch] = evaluate_subnet(model, arch, data.calib, *data.val)
+        return val_cache[arch]
+
+    def test_score(arch):
+        if arch not in test_cache:
+            test_cache[arch] = evaluate_subnet(model, arch, data.calib, *data.test)
+        return test_cache[arch]
+
+    results: dict = {}  # (budget, strategy) -> list of (val, test, curve)
+    for budget in budgets:
+        for strategy in strategies:
+            for seed in range(args.seeds):
+                ev = ArchEvaluator(val_score, table.predict_ms, args.evals)
+                best = run_search(ckpt.space, ev, [budget], strategy, seed)[budget]
+                curve, top = [], 0.0
+                for e in ev.history:
+                    top = max(top, e.score if e.latency_ms <= budget else 0.0)
+                    curve.append(top)
+                results.setdefault((budget, strategy), []).append(
+                    (best.score, test_score(best.arch), curve, best)
+                )
+            print(
+                f"budget {budget:g} {strategy}: val {[round(r[0], 4) for r in results[(budget, strategy)]]}"
+            )
+    elapsed = time.time() - start
+    write_report(args, table, budgets, strategies, results, val_cache, data, elapsed)
+
+
+def _mean_sd(xs: list[float]) -> str:
+    return f"{100 * statistics.mean(xs):.2f} ± {100 * (statistics.stdev(xs) if len(xs) > 1 else 0):.2f}"
+
+
+def write_report(args, table, budgets, strategies, results, val_cache, data, elapsed) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(args.out)
+    unit = table.unit
+    command = ".venv/bin/python experiments/search_compare.py " + " ".join(map(shlex.quote, sys.argv[1:]))
+    lines = [
+        f"# Search strategies at equal evaluations: {Path(args.checkpoint).name}, budgets in {unit}",
+        "",
+        f"Made by `{command}` in {elapsed / 60:.1f} min on {torch.get_num_threads()} thread(s) (shared 2-core machine).",
+        "",
+        f"Each run scores at most {args.evals} distinct archs (validation accuracy after BN recalibration on "
+        f"{len(data.calib)} training images; {len(data.val[1])} validation images); {args.seeds} seeds per "
+        f"strategy and budget; table target `{table.target}`. Test accuracy ({len(data.test[1])} images) is "
+        "of each run's chosen arch, which the search never saw. Mean ± sd over seeds, in %.",
+        "",
+        "| budget | strategy | val acc of chosen | test acc of chosen | latency of chosen | wins / ties / losses vs random (val) |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for budget in budgets:
+        rand = [r[0] for r in results.get((budget, "random"), [])]
+        for strategy in strategies:
+            rs = results[(budget, strategy)]
+            vals, tests = [r[0] for r in rs], [r[1] for r in rs]
+            lat = statistics.mean(r[3].latency_ms for r in rs)
+            if rand and strategy != "random":
+                w = sum(v > r for v, r in zip(vals, rand))
+                t = sum(v == r for v, r in zip(vals, rand))
+                wtl = f"{w} / {t} / {len(vals) - w - t}"
+            else:
+                wtl = "-"
+            lines.append(
+                f"| {budget:g} | {strategy} | {_mean_sd(vals)} | {_mean_sd(tests)} | {lat:.4g} | {wtl} |"
+            )
+        best_any = max(
+            (v for a, v in val_cache.items() if table.predict_ms(a) <= budget), default=float("nan")
+        )
+        lines.append(f"| {budget:g} | best arch any run scored | {100 * best_any:.2f} | | | |")
+    png = out.with_suffix(".png")
+    lines += [
+        "",
+        f"Best-so-far validation accuracy against evaluations (mean over seeds): ![curves]({png.name})",
+        "",
+    ]
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4 * len(budgets), 3.2), dpi=110, squeeze=False)
+    for ax, budget in zip(axes[0], budgets):
+        for strategy in strategies:
+            curves = [r[2] for r in results[(budget, strategy)]]
+            n = min(len(c) for c in curves)
+            mean = [statistics.mean(c[i] for c in curves) for i in range(n)]
+            ax.plot(range(1, n + 1), mean, label=strategy)
+        ax.set_title(f"budget {budget:g} {unit}")
+        ax.set_xlabel("archs scored")
+        ax.set_ylabel("best val accuracy so far")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png)
+    out.write_text("\n".join(lines))
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()
