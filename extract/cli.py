@@ -51,7 +51,7 @@ def _extract(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     table = open_table(args.lut, ckpt.model, args.target)
-    check_budgets(ckpt.space, table.predict_ms, budgets)
+    check_budgets(ckpt.space, table.predict_ms, budgets, table.unit)
     data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
     latency = latency_spec(table, args.target, args.lut)
     same_scores = {

@@ -134,16 +134,16 @@ STRATEGIES: dict[str, Callable[..., None]] = {
 
 
 def check_budgets(
-    space: SearchSpace, latency_fn: Callable[[ArchConfig], float], budgets_ms: list[float]
+    space: SearchSpace, latency_fn: Callable[[ArchConfig], float], budgets_ms: list[float], unit: str = "ms"
 ) -> float:
-    """Raise BudgetError for a budget below the smallest subnet's latency; return that latency."""
+    """Raise BudgetError for a budget below the smallest subnet's latency (in `unit`); return that latency."""
     if not budgets_ms or any(not b > 0 for b in budgets_ms):
         raise ExtractError(f"latency budgets must be positive numbers in ms, got {budgets_ms}")
     floor = float(latency_fn(space.smallest()))
     if min(budgets_ms) < floor:
         raise BudgetError(
-            f"budget {min(budgets_ms):g} ms is below the smallest subnet's predicted latency {floor:.4g} ms "
-            f"({space.smallest()}); use a budget of at least {floor:.4g} ms"
+            f"budget {min(budgets_ms):g} {unit} is below the smallest subnet's predicted latency {floor:.4g} {unit} "
+            f"({space.smallest()}); use a budget of at least {floor:.4g} {unit}"
         )
     return floor
 
