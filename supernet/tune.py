@@ -1,0 +1,253 @@
+"""`supernet tune`: an ASHA sweep (Ray Tune) over the recipe's hyperparameters.
+
+Each trial is one ordinary single-process `Trainer` run (`cpus_per_trial` threads) that reports after
+every epoch the validation accuracy of the smallest and largest subnets, BN recalibrated; the score
+is their mean, so a setting that helps the big subnet by starving the small one does not win. ASHA
+stops the worse trials at epochs `grace`, `grace x rf`, ... (rf = reduction factor) so most of the
+budget goes to the promising ones. The test split is never used to choose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .distributed_cluster import check_resources, connect
+from .errors import SupernetError
+
+
+class TuneError(SupernetError):
+    """A sweep option outside its allowed values."""
+
+
+@dataclass(frozen=True)
+class SweepSpace:
+    """The searched hyperparameters: log-uniform lr, uniform label smoothing, choices for the rest."""
+
+    lr: tuple[float, float] = (0.01, 0.2)
+    num_random: tuple[int, ...] = (1, 2, 3)
+    label_smoothing: tuple[float, float] = (0.0, 0.2)
+    warmup_epochs: tuple[float, ...] = (0.0, 1.0, 2.0)
+
+    def validate(self) -> SweepSpace:
+        lo, hi = self.lr
+        if not 0 < lo <= hi:
+            raise TuneError(f"--lr needs 0 < MIN <= MAX, got {lo:g} {hi:g}")
+        lo, hi = self.label_smoothing
+        if not 0 <= lo <= hi < 1:
+            raise TuneError(f"--label-smoothing needs 0 <= MIN <= MAX < 1, got {lo:g} {hi:g}")
+        if not self.num_random or min(self.num_random) < 0:
+            raise TuneError(f"--num-random needs one or more values >= 0, got {list(self.num_random)}")
+        if not self.warmup_epochs or min(self.warmup_epochs) < 0:
+            raise TuneError(f"--warmup-epochs needs one or more values >= 0, got {list(self.warmup_epochs)}")
+        return self
+
+    def param_space(self) -> dict:
+        from ray import tune
+
+        return {
+            "lr": tune.loguniform(*self.lr) if self.lr[0] < self.lr[1] else self.lr[0],
+            "num_random": tune.choice(list(self.num_random)),
+            "label_smoothing": tune.uniform(*self.label_smoothing),
+            "warmup_epochs": tune.choice(list(self.warmup_epochs)),
+        }
+
+
+def score(metrics: dict) -> float:
+    """What the sweep maximises: mean validation accuracy of the smallest and largest subnets."""
+    return (metrics["val_acc_smallest"] + metrics["val_acc_largest"]) / 2
+
+
+def _trial(params: dict, base: dict, threads: int) -> None:
+    """One Tune trial: the Trainer with `params` over `base`, reporting the score after every epoch."""
+    import torch
+    from ray import tune
+
+    from .train.config import TrainConfig
+    from .train.trainer import Trainer
+
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="supernet-tune-") as work:
+        config = TrainConfig.from_dict({**base, **params, "out": work, "resume": False, "progress": False})
+
+        def report(metrics: dict) -> None:
+            keys = ("epoch", "loss", "val_acc_smallest", "val_acc_largest", "images_per_s")
+            tune.report({**{k: metrics[k] for k in keys}, "score": score(metrics)})
+
+        Trainer(config, on_epoch_end=report).fit()
+
+
+def run_sweep(
+    base,
+    sweep: SweepSpace,
+    num_samples: int,
+    cpus_per_trial: int = 1,
+    grace_epochs: int = 1,
+    reduction_factor: int = 2,
+    address: str | None = None,
+    storage: str | None = None,
+    seed: int = 0,
+) -> list[dict]:
+    """Sweep `num_samples` configurations of `sweep` over TrainConfig `base`; rows sorted best first.
+
+    Each row holds the sampled hyperparameters, the epochs the trial ran before ASHA stopped it and its
+    last validation accuracies and score.
+    """
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    from .train.data import load_data
+
+    base = base.validate()
+    sweep = sweep.validate()
+    if num_samples < 1 or cpus_per_trial < 1 or grace_epochs < 1 or reduction_factor < 2:
+        raise TuneError(
+            "--samples, --cpus-per-trial and --grace-epochs must be >= 1 and --reduction-factor >= 2, got "
+            f"{num_samples}, {cpus_per_trial}, {grace_epochs}, {reduction_factor}"
+        )
+    if grace_epochs > base.epochs:
+        raise TuneError(f"--grace-epochs {grace_epochs} exceeds --epochs {base.epochs}")
+    load_data(
+        base.dataset, base.data_dir, base.seed, base.val_fraction
+    )  # a missing data set fails here, once
+    owns_connection = not ray.is_initialized()
+    resources = connect(address)
+    try:
+        check_resources(resources, 1, cpus_per_trial, 0)
+        trainable = tune.with_resources(
+            tune.with_parameters(_trial, base=base.to_dict(), threads=cpus_per_trial), {"cpu": cpus_per_trial}
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space=sweep.param_space(),
+            tune_config=tune.TuneConfig(
+                metric="score",
+                mode="max",
+                num_samples=num_samples,
+                scheduler=ASHAScheduler(
+                    time_attr="epoch",
+                    max_t=base.epochs,
+                    grace_period=grace_epochs,
+                    reduction_factor=reduction_factor,
+                ),
+                search_alg=BasicVariantGenerator(random_state=seed),
+            ),
+            run_config=tune.RunConfig(
+                name="supernet-tune",
+                storage_path=str(Path(storage).resolve()) if storage and "://" not in storage else storage,
+                verbose=0,
+            ),
+        )
+        grid = tuner.fit()
+    finally:
+        if owns_connection:
+            ray.shutdown()
+    rows = []
+    for result in grid:
+        if result.error is not None or "score" not in (result.metrics or {}):
+            raise RuntimeError(f"tune trial {result.path} failed: {result.error or 'it reported nothing'}")
+        rows.append(
+            {
+                **result.config,
+                **{k: result.metrics[k] for k in ("epoch", "val_acc_smallest", "val_acc_largest", "score")},
+            }
+        )
+    return sorted(rows, key=lambda r: -r["score"])
+
+
+def results_table(rows: list[dict], command: str) -> str:
+    """Markdown table of the sweep, best first, with the command that produced it."""
+    lines = [
+        "# `supernet tune` results",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Score: mean validation accuracy of the smallest and largest subnets (BN recalibrated) after the "
+        "trial's last epoch; ASHA stopped trials with fewer epochs early.",
+        "",
+        "| rank | lr | num_random | label_smoothing | warmup_epochs | epochs | val smallest | val largest | score |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, r in enumerate(rows, 1):
+        lines.append(
+            f"| {i} | {r['lr']:.4g} | {r['num_random']} | {r['label_smoothing']:.3f} | {r['warmup_epochs']:g} | "
+            f"{r['epoch']} | {r['val_acc_smallest']:.4f} | {r['val_acc_largest']:.4f} | {r['score']:.4f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _tune(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from .train.config import TrainConfig
+
+    base = TrainConfig.load(args.config) if args.config else TrainConfig()
+    overrides = {k: v for k, v in (("space", args.space), ("dataset", args.dataset), ("data_dir", args.data),
+                                   ("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}  # fmt: skip
+    base = dataclasses.replace(base, **overrides)
+    sweep = SweepSpace(
+        lr=tuple(args.lr), num_random=tuple(args.num_random), label_smoothing=tuple(args.label_smoothing),
+        warmup_epochs=tuple(args.warmup_epochs),
+    )  # fmt: skip
+    rows = run_sweep(
+        base, sweep, args.samples, args.cpus_per_trial, args.grace_epochs, args.reduction_factor,
+        args.address, args.storage or str(Path(args.out).resolve() / "ray"), args.seed,
+    )  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best = dataclasses.replace(
+        base, **{k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs")}
+    )
+    (out / "best_config.json").write_text(best.to_json())
+    command = "supernet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    (out / "tune_results.md").write_text(results_table(rows, command))
+    print(
+        json.dumps({k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs", "score")})
+    )
+    print(f"best config: {out / 'best_config.json'}; table: {out / 'tune_results.md'}")
+    return 0
+
+
+def register_tune(sub: argparse._SubParsersAction) -> None:
+    """Add `supernet tune`."""
+    p = sub.add_parser("tune", help="ASHA sweep (Ray Tune) over lr, random subnets, label smoothing, warmup")
+    p.add_argument(
+        "--config", metavar="JSON", help="base TrainConfig JSON (default: the `supernet train` defaults)"
+    )
+    p.add_argument("--space", help="search-space preset or file (overrides --config)")
+    p.add_argument("--dataset", help="data set (overrides --config)")
+    p.add_argument("--data", metavar="DIR", help="data directory (overrides --config)")
+    p.add_argument("--epochs", type=int, help="epochs per trial, ASHA's max (overrides --config)")
+    p.add_argument("--batch-size", type=int, help="batch size (overrides --config)")
+    p.add_argument("--samples", type=int, default=8, help="configurations to try")
+    p.add_argument(
+        "--lr", type=float, nargs=2, default=(0.01, 0.2), metavar=("MIN", "MAX"), help="log-uniform"
+    )
+    p.add_argument("--num-random", type=int, nargs="+", default=(1, 2, 3), metavar="N", help="choices")
+    p.add_argument(
+        "--label-smoothing", type=float, nargs=2, default=(0.0, 0.2), metavar=("MIN", "MAX"), help="uniform"
+    )
+    p.add_argument(
+        "--warmup-epochs", type=float, nargs="+", default=(0.0, 1.0, 2.0), metavar="E", help="choices"
+    )
+    p.add_argument(
+        "--grace-epochs", type=int, default=1, help="ASHA: epochs every trial gets before it can be stopped"
+    )
+    p.add_argument(
+        "--reduction-factor", type=int, default=2, help="ASHA: keep 1/rf of the trials at each rung"
+    )
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (torch threads) per trial")
+    p.add_argument("--address", metavar="ADDR", help="Ray cluster (as for `supernet train`); default: local")
+    p.add_argument(
+        "--storage", metavar="PATH_OR_URI", help="where Ray Tune keeps trial results; default: <out>/ray"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
+    p.add_argument("--out", default="runs/tune", help="directory for best_config.json and tune_results.md")
+    p.set_defaults(func=_tune)
