@@ -134,21 +134,17 @@ def fit_archs(space: SearchSpace, num: int, seed: int = FIT_SEED) -> list:
     return [space.smallest(), space.largest(), *(space.sample(rng) for _ in range(max(num - 2, 0)))]
 
 
+def _settings(table: LatencyTable) -> tuple:
+    t = table
+    return (t.target, t.space_fingerprint, t.in_chans, t.num_classes, t.threads, t.batch, t.stat)
+
+
 def _resume(out: Path, fresh: LatencyTable) -> LatencyTable:
     old = LatencyTable.load(out)
-    ours = (
-        fresh.target,
-        fresh.space_fingerprint,
-        fresh.in_chans,
-        fresh.num_classes,
-        fresh.threads,
-        fresh.batch,
-    )
-    theirs = (old.target, old.space_fingerprint, old.in_chans, old.num_classes, old.threads, old.batch)
-    if ours != theirs:
+    if _settings(old) != _settings(fresh):
         raise LatencyTableError(
-            f"{out} holds a table for (target, space, in_chans, num_classes, threads, batch) = {theirs}, "
-            f"not {ours}; pass --overwrite or another --out"
+            f"{out} holds a table for (target, space, in_chans, num_classes, threads, batch, stat) = "
+            f"{_settings(old)}, not {_settings(fresh)}; pass --overwrite or another --out"
         )
     fresh.entries, fresh.fit_points = old.entries, old.fit_points
     return fresh
@@ -168,13 +164,15 @@ def build_table(
     overwrite: bool = False,
     progress: bool = True,
     fpga_preset: str = "zcu102-b4096",
+    stat: str = "median",
 ) -> LatencyTable:
     """Measure (or compute) a complete table for `target` and save it to `out`.
 
     Measured targets save progress every few seconds; running again with the same `out` resumes where
     the last run stopped. `fit_samples` whole subnets (at least 4) are then measured end to end to fit
     the correction (see `Correction`); their measurements are stored in the table as `fit_points`.
-    `fpga_preset` names the device of the analytic `fpga-int8` target.
+    `stat` is the timing statistic (median or min, see `latency.measure`); `fpga_preset` names the
+    device of the analytic `fpga-int8` target.
     """
     if target not in TARGETS:
         raise TargetError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
@@ -186,68 +184,48 @@ def build_table(
 
         table = fpga_table(space, in_chans, num_classes, fpga_preset)
     else:
-        table = _measure_table(
-            space,
-            target,
-            out,
-            in_chans,
-            num_classes,
-            threads,
-            batch,
-            warmup,
-            repeats,
-            fit_samples,
-            overwrite,
-            progress,
-        )
+        settings = dict(threads=threads, batch=batch, stat=stat, metadata=machine_metadata(target))
+        table = LatencyTable(target, space, in_chans, num_classes, **settings)
+        if out.exists() and not overwrite:
+            table = _resume(out, table)
+        _measure_table(table, out, warmup, repeats, fit_samples, progress)
     table.save(out)
     return table
 
 
 def _measure_table(
-    space,
-    target,
-    out,
-    in_chans,
-    num_classes,
-    threads,
-    batch,
-    warmup,
-    repeats,
-    fit_samples,
-    overwrite,
-    progress,
-) -> LatencyTable:
+    table: LatencyTable, out: Path, warmup: int, repeats: int, fit_samples: int, progress: bool
+) -> None:
+    """Fill `table` in place: missing layers first (saved as it goes), then the end-to-end fit."""
     from tqdm import tqdm
 
-    check_target(target)
-    assert target in MEASURED_TARGETS
-    table = LatencyTable(
-        target, space, in_chans, num_classes, threads, batch, metadata=machine_metadata(target)
-    )
-    if out.exists() and not overwrite:
-        table = _resume(out, table)
+    check_target(table.target)
+    assert table.target in MEASURED_TARGETS
+    timing = dict(threads=table.threads, warmup=warmup, stat=table.stat)
     table.metadata.update(warmup=warmup, repeats=repeats, load_avg_start=os.getloadavg()[0])
-    todo = [s for s in space_layers(space, in_chans, num_classes) if s.key not in table.entries]
+    layers = space_layers(table.space, table.in_chans, table.num_classes)
+    todo = [s for s in layers if s.key not in table.entries]
     last_save = time.monotonic()
-    for spec in tqdm(todo, desc=f"layers on {target}", disable=not progress, unit="layer"):
+    for spec in tqdm(todo, desc=f"layers on {table.target}", disable=not progress, unit="layer"):
+        example = layer_input(spec, table.batch)
         table.entries[spec.key] = measure_module_ms(
-            layer_module(spec), layer_input(spec, batch), target, threads, warmup, repeats
+            layer_module(spec), example, table.target, repeats=repeats, **timing
         )
         if time.monotonic() - last_save > SAVE_EVERY_S:
             table.save(out)
             last_save = time.monotonic()
     table.save(out)
 
-    archs = fit_archs(space, fit_samples)[len(table.fit_points) :]
+    archs = fit_archs(table.space, fit_samples)[len(table.fit_points) :]
     for arch in tqdm(archs, desc="end-to-end fit", disable=not progress, unit="subnet"):
-        layers = arch_layers(space, arch, in_chans, num_classes)
+        specs = arch_layers(table.space, arch, table.in_chans, table.num_classes)
         measured = measure_arch_ms(
-            space, arch, target, in_chans, num_classes, threads, batch, warmup, 2 * repeats
-        )
-        raw = sum(table.entries[s.key] for s in layers)
+            table.space, arch, table.target, table.in_chans, table.num_classes,
+            batch=table.batch, repeats=2 * repeats, **timing,
+        )  # fmt: skip
+        raw = sum(table.entries[s.key] for s in specs)
         table.fit_points.append(
-            {"arch": str(arch), "sum_ms": raw, "num_layers": len(layers), "measured_ms": measured}
+            {"arch": str(arch), "sum_ms": raw, "num_layers": len(specs), "measured_ms": measured}
         )
         table.save(out)
     pts = table.fit_points
@@ -256,4 +234,3 @@ def _measure_table(
     )
     table.metadata["load_avg_end"] = os.getloadavg()[0]
     table.complete = True
-    return table

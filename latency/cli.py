@@ -31,6 +31,7 @@ def _build(args: argparse.Namespace) -> int:
         args.overwrite,
         progress=not args.quiet,
         fpga_preset=args.fpga,
+        stat=args.stat,
     )
     c = table.correction
     print(
@@ -104,6 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--warmup", type=int, default=10, help="untimed runs per layer")
     b.add_argument("--repeats", type=int, default=50, help="timed runs per layer; the median is kept")
     b.add_argument(
+        "--stat", default="median", choices=["median", "min"],
+        help="statistic of the timed runs: median (default) or min (steadier on a busy shared machine)",
+    )  # fmt: skip
+    b.add_argument(
         "--fit-samples", type=int, default=20, help="subnets measured end to end to fit the correction"
     )
     b.add_argument(
@@ -121,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--seed", type=int, default=0, help="subnet sampling seed (the fit used its own)")
     v.add_argument("--warmup", type=int, default=10)
     v.add_argument("--repeats", type=int, default=100)
+    v.add_argument("--passes", type=int, default=2, help="measurements per subnet, minutes apart (default 2)")
     v.add_argument("--plot", help="predicted-vs-measured PNG (default: <lut>_validation.png)")
     v.add_argument("--report", help="also write a markdown report (summary, settings, per-subnet rows)")
     v.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -1,4 +1,7 @@
-"""Timing on a target: one module, one ONNX file or one whole subnet, with warm-up, repeats and the median.
+"""Timing on a target: one module, one ONNX file or one whole subnet, with warm-up, repeats and a statistic.
+
+`stat` is the statistic of the timed runs: `median` (default: the typical latency on a quiet device) or
+`min` (the run least disturbed by other processes: steadier on a machine shared with other work).
 
 Targets that run code: `ort-cpu` (the module is exported with `torch.onnx.export` and run by an
 onnxruntime `InferenceSession` with `threads` intra-op threads, all graph optimisations on, i.e. as
@@ -26,8 +29,13 @@ MEASURED_TARGETS = ("ort-cpu", "torch-cpu", "torch-cuda")
 OPSET = 17
 
 
-def median_ms(run: Callable[[], object], warmup: int = 10, repeats: int = 50) -> float:
-    """Median wall time of `run()` in ms; the median ignores the spikes other processes cause."""
+STATS = ("median", "min")
+
+
+def time_ms(run: Callable[[], object], warmup: int = 10, repeats: int = 50, stat: str = "median") -> float:
+    """`stat` (median or min) of the wall times of `repeats` calls of `run()` after `warmup` calls, in ms."""
+    if stat not in STATS:
+        raise TargetError(f"timing statistic {stat!r} is unknown; allowed: {', '.join(STATS)}")
     for _ in range(warmup):
         run()
     times = []
@@ -35,7 +43,7 @@ def median_ms(run: Callable[[], object], warmup: int = 10, repeats: int = 50) ->
         start = time.perf_counter_ns()
         run()
         times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / 1e6
+    return (statistics.median(times) if stat == "median" else min(times)) / 1e6
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor) -> bytes:
@@ -84,14 +92,19 @@ def _onnx_input(session, batch: int):
 
 
 def measure_onnx_ms(
-    onnx_model: str | Path | bytes, threads: int = 1, batch: int = 1, warmup: int = 10, repeats: int = 50
+    onnx_model: str | Path | bytes,
+    threads: int = 1,
+    batch: int = 1,
+    warmup: int = 10,
+    repeats: int = 50,
+    stat: str = "median",
 ) -> float:
-    """Median latency in ms of one ONNX model (a path or bytes) under onnxruntime on the CPU."""
+    """Latency (`stat` of the runs) in ms of one ONNX model (a path or bytes) under onnxruntime on the CPU."""
     if not isinstance(onnx_model, bytes) and not Path(onnx_model).is_file():
         raise TargetError(f"ONNX file not found: {onnx_model}")
     session = ort_session(onnx_model, threads)
     feed = _onnx_input(session, batch)
-    return median_ms(lambda: session.run(None, feed), warmup, repeats)
+    return time_ms(lambda: session.run(None, feed), warmup, repeats, stat)
 
 
 def check_target(target: str) -> None:
@@ -110,12 +123,13 @@ def measure_module_ms(
     threads: int = 1,
     warmup: int = 10,
     repeats: int = 50,
+    stat: str = "median",
 ) -> float:
-    """Median latency in ms of `module(example)` on `target` (the batch size is `example`'s)."""
+    """Latency (`stat` of the runs) in ms of `module(example)` on `target` (the batch size is `example`'s)."""
     check_target(target)
     module = module.eval()
     if target == "ort-cpu":
-        return measure_onnx_ms(export_onnx(module, example), threads, example.shape[0], warmup, repeats)
+        return measure_onnx_ms(export_onnx(module, example), threads, example.shape[0], warmup, repeats, stat)
     torch.set_num_threads(threads)
     if target == "torch-cuda":
         module, example = module.cuda(), example.cuda()
@@ -130,7 +144,7 @@ def measure_module_ms(
             module(example)
 
     with torch.inference_mode():
-        return median_ms(run, warmup, repeats)
+        return time_ms(run, warmup, repeats, stat)
 
 
 def measure_arch_ms(
@@ -143,8 +157,9 @@ def measure_arch_ms(
     batch: int = 1,
     warmup: int = 10,
     repeats: int = 50,
+    stat: str = "median",
 ) -> float:
-    """End-to-end median latency in ms of the whole subnet `arch`, built as `build_subnet` builds it."""
+    """End-to-end latency in ms of the whole subnet `arch`, built as `build_subnet` builds it."""
     model = build_subnet(space, arch.validate(space), num_classes, in_chans).eval()
     example = torch.randn(batch, in_chans, arch.resolution, arch.resolution)
-    return measure_module_ms(model, example, target, threads, warmup, repeats)
+    return measure_module_ms(model, example, target, threads, warmup, repeats, stat)

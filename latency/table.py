@@ -60,8 +60,8 @@ class Correction:
 
 @dataclass
 class LatencyTable:
-    """Per-layer costs for one (space, target, I/O shape, threads, batch). `entries` maps `LayerSpec.key`
-    to ms (or to millions of MACs/params for the count targets, see `unit`)."""
+    """Per-layer costs for one (space, target, I/O shape, threads, batch, timing statistic).
+    `entries` maps `LayerSpec.key` to ms (or to millions of MACs/params for count targets, see `unit`)."""
 
     target: str
     space: SearchSpace
@@ -69,6 +69,7 @@ class LatencyTable:
     num_classes: int
     threads: int = 1
     batch: int = 1
+    stat: str = "median"
     entries: dict[str, float] = field(default_factory=dict)
     correction: Correction = field(default_factory=Correction)
     fit_points: list[dict] = field(default_factory=list)
@@ -149,6 +150,7 @@ class LatencyTable:
             "num_classes": self.num_classes,
             "threads": self.threads,
             "batch": self.batch,
+            "stat": self.stat,
             "metadata": self.metadata,
             "complete": self.complete,
             "correction": asdict(self.correction),
@@ -186,6 +188,7 @@ class LatencyTable:
                 num_classes=int(data["num_classes"]),
                 threads=int(data["threads"]),
                 batch=int(data["batch"]),
+                stat=str(data["stat"]),
                 entries=entries,
                 correction=Correction(
                     *(float(data["correction"][k]) for k in ("scale", "per_layer_ms", "offset_ms"))

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,12 +39,34 @@ class ValidationReport:
     archs: list[str]
     predicted_ms: list[float]
     measured_ms: list[float]
+    raw_sum_ms: list[float] = field(default_factory=list)
+    passes_ms: list[list[float]] = field(default_factory=list)
     seed: int = VALIDATE_SEED
     load: dict = field(default_factory=dict)
 
     @property
     def errors_pct(self) -> list[float]:
         return [100.0 * (p - m) / m for p, m in zip(self.predicted_ms, self.measured_ms)]
+
+    def _raw_summary(self) -> dict:
+        """The plain sum of entries, uncorrected: what the correction buys."""
+        if not self.raw_sum_ms:
+            return {}
+        errs = [100.0 * (r - m) / m for r, m in zip(self.raw_sum_ms, self.measured_ms)]
+        return {
+            "raw_sum_mape_pct": sum(abs(e) for e in errs) / len(errs),
+            "raw_sum_within_10_pct": 100.0 * sum(abs(e) <= 10 for e in errs) / len(errs),
+        }
+
+    def _retest_summary(self) -> dict:
+        """Pass 2 against pass 1 of the same subnets: the machine's own repeatability."""
+        if len(self.passes_ms) < 2:
+            return {}
+        errs = [100.0 * (b - a) / a for a, b in zip(self.passes_ms[0], self.passes_ms[1])]
+        return {
+            "retest_mape_pct": sum(abs(e) for e in errs) / len(errs),
+            "retest_within_10_pct": 100.0 * sum(abs(e) <= 10 for e in errs) / len(errs),
+        }
 
     def summary(self) -> dict:
         from scipy.stats import kendalltau
@@ -63,6 +86,8 @@ class ValidationReport:
             "max_abs_error_pct": max(abs(e) for e in errs),
             "kendall_tau": float(tau),
             "measured_range_ms": [min(self.measured_ms), max(self.measured_ms)],
+            **self._raw_summary(),
+            **self._retest_summary(),
             **self.load,
         }
 
@@ -106,10 +131,16 @@ def validate_table(
     seed: int = VALIDATE_SEED,
     warmup: int = 10,
     repeats: int = 100,
+    passes: int = 2,
     progress: bool = True,
 ) -> ValidationReport:
-    """Measure `samples` random subnets (drawn with `seed`, disjoint from the fit's seed) end to end on the
-    table's own target, threads and batch, and pair each with the table's prediction."""
+    """Measure `samples` random subnets (drawn with `seed`, not the fit's seed) end to end on the table's
+    own target, threads, batch and statistic, and pair each with the table's prediction.
+
+    Every subnet is measured once per pass, the passes minutes apart; a subnet's measurement is the
+    table's statistic over its passes. Two passes also give the test-retest agreement of the machine:
+    the error no predictor can beat while the load is what it is.
+    """
     from tqdm import tqdm
 
     if table.target not in MEASURED_TARGETS:
@@ -119,21 +150,17 @@ def validate_table(
     rng = random.Random(seed)
     archs = [table.space.sample(rng) for _ in range(samples)]
     predicted = [table.predict_ms(a) for a in archs]
+    raw = [sum(v for _, v in table.breakdown(a)) for a in archs]
     load_start, busy_start, t0 = os.getloadavg()[0], _cpu_busy(), time.monotonic()
-    measured = [
-        measure_arch_ms(
-            table.space,
-            a,
-            table.target,
-            table.in_chans,
-            table.num_classes,
-            table.threads,
-            table.batch,
-            warmup,
-            repeats,
-        )
-        for a in tqdm(archs, desc=f"validating on {table.target}", disable=not progress, unit="subnet")
+    timing = dict(threads=table.threads, batch=table.batch, warmup=warmup, repeats=repeats, stat=table.stat)
+    runs = [(p, a) for p in range(passes) for a in archs]
+    times = [
+        measure_arch_ms(table.space, a, table.target, table.in_chans, table.num_classes, **timing)
+        for _, a in tqdm(runs, desc=f"validating on {table.target}", disable=not progress, unit="subnet")
     ]
+    per_pass = [times[p * samples : (p + 1) * samples] for p in range(passes)]
+    combine = min if table.stat == "min" else statistics.median
+    measured = [combine(ts) for ts in zip(*per_pass)]
     busy_end = _cpu_busy()
     load = {
         "load_avg_start": load_start,
@@ -142,7 +169,9 @@ def validate_table(
     }
     if busy_start and busy_end:
         load["cpu_busy_pct"] = 100.0 * (busy_end[0] - busy_start[0]) / max(busy_end[1] - busy_start[1], 1)
-    return ValidationReport(table.target, [str(a) for a in archs], predicted, measured, seed, load)
+    return ValidationReport(
+        table.target, [str(a) for a in archs], predicted, measured, raw, per_pass, seed, load
+    )
 
 
 def write_report(
@@ -155,7 +184,8 @@ def write_report(
         f"# Latency table validation: {table.space.name} on {table.target}",
         "",
         f"Made by `{command}` on {table.metadata.get('device', '?')} ({table.metadata.get('cpu_count', '?')} CPUs), "
-        f"table built {table.metadata.get('date', '?')}, threads {table.threads}, batch {table.batch}.",
+        f"table built {table.metadata.get('date', '?')}, threads {table.threads}, batch {table.batch}, statistic {table.stat} "
+        f"({len(report.passes_ms)} passes per subnet).",
         f"Versions: {json.dumps(table.metadata.get('versions', {}))}.",
         "",
         f"Correction fitted on {len(table.fit_points)} other subnets: predicted = {c.scale:.4f} * sum of entries "
@@ -171,6 +201,10 @@ def write_report(
         f"| within ±10% | {s['within_10_pct']:.0f}% |",
         f"| max abs % error | {s['max_abs_error_pct']:.1f} |",
         f"| Kendall tau | {s['kendall_tau']:.3f} |",
+        f"| test-retest (pass 2 vs pass 1): mean abs % difference | {s.get('retest_mape_pct', float('nan')):.2f} |",
+        f"| test-retest: within ±10% | {s.get('retest_within_10_pct', float('nan')):.0f}% |",
+        f"| uncorrected sum of entries: mean abs % error | {s.get('raw_sum_mape_pct', float('nan')):.2f} |",
+        f"| uncorrected sum of entries: within ±10% | {s.get('raw_sum_within_10_pct', float('nan')):.0f}% |",
         f"| measured range ms | {s['measured_range_ms'][0]:.3f} - {s['measured_range_ms'][1]:.3f} |",
         f"| load avg (1 min) start -> end | {s['load_avg_start']:.2f} -> {s['load_avg_end']:.2f} |",
         f"| all-CPU busy % while measuring | {s.get('cpu_busy_pct', float('nan')):.0f} |",

@@ -56,7 +56,7 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
     out = tmp_path / "lut.json"
     calls = []
 
-    def fake_layer(module, example, target, threads, warmup, repeats):
+    def fake_layer(module, example, target, **timing):
         calls.append(example.shape)
         if len(calls) == 5:
             raise KeyboardInterrupt
@@ -64,7 +64,7 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
 
     monkeypatch.setattr(build, "SAVE_EVERY_S", 0.0)
     monkeypatch.setattr(build, "measure_module_ms", fake_layer)
-    monkeypatch.setattr(build, "measure_arch_ms", lambda space, arch, *a: 0.1 + 0.01 * sum(arch.depths))
+    monkeypatch.setattr(build, "measure_arch_ms", lambda space, arch, *a, **k: 0.1 + 0.01 * sum(arch.depths))
     with pytest.raises(KeyboardInterrupt):
         build_table(space, "ort-cpu", out, fit_samples=5, progress=False)
     partial = LatencyTable.load(out)
@@ -80,13 +80,24 @@ def test_resume_refuses_a_table_with_other_settings(tmp_path):
     build_table(space, "macs", tmp_path / "lut.json")
     with pytest.raises(LatencyTableError, match="--overwrite"):
         build_table(space, "ort-cpu", tmp_path / "lut.json", progress=False)
+    table = LatencyTable("ort-cpu", space, 3, 10, stat="min")
+    table.save(tmp_path / "min.json")
+    with pytest.raises(LatencyTableError, match="'min'.*not.*'median'"):
+        build_table(space, "ort-cpu", tmp_path / "min.json", progress=False)
 
 
 def test_real_build_on_ort_cpu(tmp_path):
     """Measures the tiny space for real: positive entries, a fitted correction, metadata recorded."""
     space = tiny_space()
     table = build_table(
-        space, "ort-cpu", tmp_path / "lut.json", warmup=2, repeats=5, fit_samples=4, progress=False
+        space,
+        "ort-cpu",
+        tmp_path / "lut.json",
+        warmup=2,
+        repeats=5,
+        fit_samples=4,
+        progress=False,
+        stat="min",
     )
     assert table.complete and len(table.entries) == len(space_layers(space, 3, 10))
     assert all(v > 0 for v in table.entries.values())
@@ -95,3 +106,4 @@ def test_real_build_on_ort_cpu(tmp_path):
     meta = LatencyTable.load(tmp_path / "lut.json").metadata
     assert {"device", "versions", "date", "warmup", "repeats"} <= set(meta)
     assert "onnxruntime" in meta["versions"]
+    assert LatencyTable.load(tmp_path / "lut.json").stat == "min"

@@ -1,16 +1,26 @@
+import time
+
 import pytest
 import torch
 
 from latency.errors import TargetError
-from latency.measure import export_onnx, measure_arch_ms, measure_module_ms, measure_onnx_ms, median_ms
+from latency.measure import export_onnx, measure_arch_ms, measure_module_ms, measure_onnx_ms, time_ms
 
 from .conftest import tiny_space
 
 
-def test_median_ms_runs_warmup_and_repeats():
+def test_time_ms_runs_warmup_and_repeats_and_takes_the_statistic():
     calls = []
-    assert median_ms(lambda: calls.append(1), warmup=3, repeats=7) >= 0
+    assert time_ms(lambda: calls.append(1), warmup=3, repeats=7) >= 0
     assert len(calls) == 10
+    sleeps = iter([0.0] * 2 + [0.002, 0.001, 0.02])  # two warm-up runs, then three timed ones
+
+    def run():
+        time.sleep(next(sleeps))
+
+    assert 1.0 <= time_ms(run, warmup=2, repeats=3, stat="min") < 2.0
+    with pytest.raises(TargetError, match="allowed: median, min"):
+        time_ms(run, stat="mean")
 
 
 def test_measure_onnx_file_and_dynamic_batch(tmp_path):
