@@ -62,7 +62,7 @@ def connect(
 ) -> dict:
     """Connect to the cluster at `address` (or start a local one) and return its total resources.
 
-    `address`: None starts a local cluster unless `RAY_ADDRESS` is set (as inside `ray job submit`),
+    `address`: None starts a new local cluster unless `RAY_ADDRESS` is set (as inside `ray job submit`),
     "auto" joins the cluster started on this machine with `ray start`, "HOST:PORT" joins a head's
     GCS, "ray://HOST:PORT" uses Ray Client (needs `ray[client]`). `num_cpus` caps a local cluster.
     A connection that already exists in this process is reused.
@@ -75,7 +75,9 @@ def connect(
     address = address or os.environ.get("RAY_ADDRESS") or None
     try:
         if address is None:
-            ray.init(num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **kwargs)
+            ray.init(
+                address="local", num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **kwargs
+            )
         elif address == "auto":
             with _gcs_wait(timeout_s):
                 ray.init(address="auto", **kwargs)
@@ -94,10 +96,15 @@ def connect(
             with _gcs_wait(timeout_s):
                 ray.init(address=address, **kwargs)
     except ConnectionError as e:
-        where = "on this machine (--address auto)" if address == "auto" else f"at {address}"
+        if "Could not find any running Ray instance" in str(e):
+            raise ClusterError(
+                "no Ray cluster found on this machine (--address auto); start one with `ray start --head`, "
+                "or leave out --address to start a local cluster"
+            ) from None
         raise ClusterError(
-            f"no Ray cluster found {where} ({str(e).splitlines()[0]}); start one with `ray start --head`, "
-            "or leave out --address to start a local cluster"
+            f"could not connect to a Ray cluster at {address} within {timeout_s} s: nothing there is a Ray head, "
+            "or it rejected this client's token (set RAY_AUTH_MODE=token and put the cluster's token in "
+            "~/.ray/auth_token)"
         ) from None
     except ray.exceptions.AuthenticationError as e:
         raise ClusterError(

@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -108,6 +110,24 @@ def test_more_workers_than_cpus_fails_within_seconds(ray_cluster, tmp_path):
     with pytest.raises(ClusterError, match="--workers 3 needs 3 CPUs"):
         train_distributed(_config(tmp_path), RayConfig(workers=3))
     assert time.perf_counter() - start < 10
+
+
+@pytest.mark.slow
+def test_token_authentication_is_on_and_a_wrong_token_is_refused(ray_cluster):
+    """Another process on this machine joins with the cluster's token; one with a wrong token cannot."""
+    assert os.environ.get("RAY_AUTH_MODE") == "token"  # what Ray set up for the local cluster
+    code = "from supernet.distributed_cluster import connect; print(connect('auto')['CPU'])"
+    joined = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert joined.stdout.strip().splitlines()[-1] == "2.0"
+
+    env = {**os.environ, "RAY_AUTH_TOKEN": "not-the-cluster-token-0123456789"}
+    start = time.perf_counter()
+    refused = subprocess.run(
+        [sys.executable, "-c", "from supernet.distributed_cluster import connect; connect('auto')"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert time.perf_counter() - start < 30
+    assert refused.returncode != 0 and "rejected this client's token" in refused.stderr
 
 
 @pytest.mark.slow
