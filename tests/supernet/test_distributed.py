@@ -17,6 +17,7 @@ from supernet.distributed_cluster import ClusterError, connect
 from supernet.distributed_sync import weights_digest
 from supernet.train.checkpoint import load_checkpoint
 from supernet.train.config import TrainConfig
+from supernet.train.data import DataError
 from supernet.train.trainer import Trainer
 
 TINY_SPACE = """\
@@ -110,6 +111,14 @@ def test_more_workers_than_cpus_fails_within_seconds(ray_cluster, tmp_path):
     with pytest.raises(ClusterError, match="--workers 3 needs 3 CPUs"):
         train_distributed(_config(tmp_path), RayConfig(workers=3))
     assert time.perf_counter() - start < 10
+
+
+@pytest.mark.slow
+def test_user_error_inside_a_worker_comes_back_as_one_line(ray_cluster, tmp_path):
+    config = _config(tmp_path, dataset="fashion-mnist", data_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="Fashion-MNIST not found in") as info:
+        train_distributed(config, RayConfig(workers=2, max_failures=0))
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.slow
