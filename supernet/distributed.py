@@ -261,6 +261,9 @@ def train_worker(loop_config: dict) -> None:
     ctx = ray.train.get_context()
     rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(loop_config["threads"])
+    device = get_device()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL object collectives use the current device
     work = Path(tempfile.gettempdir()) / f"supernet-ray-{ctx.get_experiment_name()}-rank{rank}"
     shutil.rmtree(work, ignore_errors=True)
     restore = ray.train.get_checkpoint()
@@ -287,7 +290,7 @@ def train_worker(loop_config: dict) -> None:
 
     trainer = Trainer(
         config, rank=rank, world_size=world_size, grad_sync=sync, is_main=rank == 0,
-        on_epoch_end=report, reduce_scalar=_mean_scalar, device=get_device(),
+        on_epoch_end=report, reduce_scalar=_mean_scalar, device=device,
     )  # fmt: skip
     broadcast_model(trainer.model)
     final = trainer.fit()
