@@ -1,0 +1,342 @@
+"""Data sets for supernet training, held out the same way every time: train / seeded val split / test.
+
+Small sets (digits, Fashion-MNIST, CIFAR-10, synthetic) live in memory at their native size; subnets see
+them through `resize_to`. Nothing is downloaded: a missing set is a `DataError` saying where we looked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ..errors import SupernetError
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+class DataError(SupernetError):
+    """A data set that is missing or unreadable."""
+
+
+class TensorImageDataset(Dataset):
+    """In-memory images (NCHW, uint8 or float in [0, 1]) yielding `(normalised float CHW, int label)`.
+
+    Training augmentation is a random shift (zero-padded crop) and, where `flip`, a horizontal flip.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        augment: bool = False,
+        flip: bool = False,
+    ) -> None:
+        self.images, self.labels = images, labels.long()
+        self.mean = torch.tensor(mean).view(-1, 1, 1)
+        self.std = torch.tensor(std).view(-1, 1, 1)
+        self.augment, self.flip = augment, flip
+        self.pad = max(1, images.shape[-1] // 8)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def with_augment(self, augment: bool) -> TensorImageDataset:
+        """The same tensors with augmentation switched (no copy)."""
+        return TensorImageDataset(
+            self.images,
+            self.labels,
+            tuple(self.mean.flatten().tolist()),
+            tuple(self.std.flatten().tolist()),
+            augment,
+            self.flip,
+        )
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        x = self.images[index]
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        if self.augment:
+            h, w = x.shape[-2:]
+            x = torch.nn.functional.pad(x, (self.pad,) * 4)
+            top, left = torch.randint(0, 2 * self.pad + 1, (2,)).tolist()
+            x = x[:, top : top + h, left : left + w]
+            if self.flip and torch.rand(()) < 0.5:
+                x = x.flip(-1)
+        return (x - self.mean) / self.std, int(self.labels[index])
+
+
+@dataclass
+class DataBundle:
+    """Train / val / test splits and what a model needs to know about the inputs.
+
+    `calib_source` is the train split without augmentation: BN calibration draws its fixed subset from it.
+    """
+
+    name: str
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    calib_source: Dataset
+    in_chans: int
+    num_classes: int
+    img_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    num_val = max(1, round(n * val_fraction))
+    return np.sort(perm[num_val:]), np.sort(perm[:num_val])
+
+
+def _bundle(
+    name, train_x, train_y, test_x, test_y, mean, std, num_classes, seed, val_fraction, augment, flip
+):
+    train_idx, val_idx = _split(len(train_y), val_fraction, seed)
+    full = TensorImageDataset(train_x, train_y, mean, std)
+    train = TensorImageDataset(train_x[train_idx], train_y[train_idx], mean, std, augment, flip)
+    return DataBundle(
+        name=name,
+        train=train,
+        val=Subset(full, val_idx.tolist()),
+        test=TensorImageDataset(test_x, test_y, mean, std),
+        calib_source=train.with_augment(False),
+        in_chans=train_x.shape[1],
+        num_classes=num_classes,
+        img_size=train_x.shape[-1],
+        mean=mean,
+        std=std,
+    )
+
+
+def _digits(seed: int, val_fraction: float, augment: bool) -> DataBundle:
+    """scikit-learn's bundled 8x8 digits (1,797 images); a fixed 20% test split (it has none of its own)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.from_numpy(digits.images / 16.0).float().unsqueeze(1)
+    y = torch.from_numpy(digits.target)
+    train_idx, test_idx = _split(len(y), 0.2, 12345)
+    return _bundle(
+        "digits",
+        x[train_idx],
+        y[train_idx],
+        x[test_idx],
+        y[test_idx],
+        (0.5,),
+        (0.5,),
+        10,
+        seed,
+        val_fraction,
+        augment,
+        flip=False,
+    )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _fashion_mnist(data_dir: str | None, seed: int, val_fraction: float, augment: bool) -> DataBundle:
+    root = Path(data_dir or FASHION_MNIST_DIR)
+    names = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    missing = [n for n in names if not (root / n).is_file()]
+    if missing:
+        raise DataError(
+            f"Fashion-MNIST not found in {root} (missing {', '.join(missing)}); install it with "
+            "`apt-get install dataset-fashion-mnist` or pass --data DIR holding the four gzip IDX files"
+        )
+    try:
+        arrays = [torch.from_numpy(_read_idx(root / n).copy()) for n in names]
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"Fashion-MNIST files in {root} are unreadable ({e}); reinstall them")
+    train_x, train_y, test_x, test_y = arrays
+    return _bundle(
+        "fashion-mnist",
+        train_x.unsqueeze(1),
+        train_y,
+        test_x.unsqueeze(1),
+        test_y,
+        FASHION_MNIST_MEAN,
+        FASHION_MNIST_STD,
+        10,
+        seed,
+        val_fraction,
+        augment,
+        flip=True,
+    )
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """CIFAR-10's official files are pickles of numpy arrays: allow exactly that, never arbitrary code."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise DataError(
+                f"CIFAR-10 file holds a disallowed object {module}.{name}; it is not the official archive"
+            )
+        return super().find_class(module, name)
+
+
+def _cifar10(data_dir: str | None, seed: int, val_fraction: float, augment: bool) -> DataBundle:
+    """torchvision's on-disk format (`cifar-10-batches-py/`), read directly; never downloaded."""
+    root = Path(data_dir or "data")
+    batches = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    files = [batches / f"data_batch_{i}" for i in range(1, 6)] + [batches / "test_batch"]
+    if not all(f.is_file() for f in files):
+        raise DataError(
+            f"CIFAR-10 not found in {batches} (need data_batch_1..5 and test_batch); download "
+            "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, untar it and pass --data DIR"
+        )
+    xs, ys = [], []
+    for f in files:
+        with open(f, "rb") as fh:
+            d = _NumpyOnlyUnpickler(fh, encoding="latin1").load()
+        xs.append(torch.from_numpy(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)))
+        ys.append(torch.tensor(d["labels"]))
+    return _bundle(
+        "cifar10",
+        torch.cat(xs[:5]),
+        torch.cat(ys[:5]),
+        xs[5],
+        ys[5],
+        CIFAR10_MEAN,
+        CIFAR10_STD,
+        10,
+        seed,
+        val_fraction,
+        augment,
+        flip=True,
+    )
+
+
+def _synthetic(seed: int, val_fraction: float, augment: bool, img_size: int | None) -> DataBundle:
+    """Learnable noise: each class is a fixed random smooth pattern plus per-image noise (for tests)."""
+    size = img_size or 32
+    gen = torch.Generator().manual_seed(1234)
+    protos = torch.nn.functional.interpolate(
+        torch.rand(10, 3, 4, 4, generator=gen), size=(size, size), mode="bilinear", align_corners=False
+    )
+
+    def make(n: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(1234 + offset)
+        y = torch.arange(n) % 10
+        x = (0.7 * protos[y] + 0.3 * torch.rand(n, 3, size, size, generator=g)).clamp(0, 1)
+        return x, y
+
+    (train_x, train_y), (test_x, test_y) = make(320, 1), make(100, 2)
+    return _bundle(
+        "synthetic",
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        (0.5,) * 3,
+        (0.25,) * 3,
+        10,
+        seed,
+        val_fraction,
+        augment,
+        flip=False,
+    )
+
+
+def _imagefolder(
+    data_dir: str | None, seed: int, val_fraction: float, augment: bool, img_size: int
+) -> DataBundle:
+    """An ImageFolder tree with `train/` and `val/` (ImageNet layout); timm's transforms, val split from train."""
+    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
+    from torchvision.datasets import ImageFolder
+
+    root = Path(data_dir or "data/imagenet")
+    if not (root / "train").is_dir() or not (root / "val").is_dir():
+        raise DataError(
+            f"imagefolder data not found: {root} needs train/ and val/ class-per-folder trees; pass --data DIR"
+        )
+    train_tf = create_transform(img_size, is_training=augment)
+    eval_tf = create_transform(img_size, is_training=False)
+    full = ImageFolder(str(root / "train"))
+    train_idx, val_idx = _split(len(full), val_fraction, seed)
+    train = Subset(ImageFolder(str(root / "train"), transform=train_tf), train_idx.tolist())
+    plain = ImageFolder(str(root / "train"), transform=eval_tf)
+    return DataBundle(
+        name="imagefolder",
+        train=train,
+        val=Subset(plain, val_idx.tolist()),
+        test=ImageFolder(str(root / "val"), transform=eval_tf),
+        calib_source=Subset(plain, train_idx.tolist()),
+        in_chans=3,
+        num_classes=len(full.classes),
+        img_size=img_size,
+        mean=IMAGENET_DEFAULT_MEAN,
+        std=IMAGENET_DEFAULT_STD,
+    )
+
+
+def load_data(
+    name: str,
+    data_dir: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    augment: bool = True,
+    img_size: int | None = None,
+) -> DataBundle:
+    """Load `name` (digits, fashion-mnist, cifar10, imagefolder, synthetic) with a `seed`-fixed val split.
+
+    `img_size` matters only for imagefolder (crop size; default 224) and synthetic (default 32); the
+    in-memory sets keep their native size.
+    """
+    if name == "digits":
+        return _digits(seed, val_fraction, augment)
+    if name == "fashion-mnist":
+        return _fashion_mnist(data_dir, seed, val_fraction, augment)
+    if name == "cifar10":
+        return _cifar10(data_dir, seed, val_fraction, augment)
+    if name == "synthetic":
+        return _synthetic(seed, val_fraction, augment, img_size)
+    if name == "imagefolder":
+        return _imagefolder(data_dir, seed, val_fraction, augment, img_size or 224)
+    raise DataError(
+        f"unknown dataset {name!r}; allowed: digits, fashion-mnist, cifar10, imagefolder, synthetic"
+    )
+
+
+def stack(dataset: Dataset, indices: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """All (or the chosen) samples of a data set as one image tensor and one label tensor."""
+    indices = range(len(dataset)) if indices is None else indices
+    samples = [dataset[i] for i in indices]
+    return torch.stack([s[0] for s in samples]), torch.tensor([s[1] for s in samples])
+
+
+def calibration_images(bundle: DataBundle, num_images: int, seed: int = 0) -> torch.Tensor:
+    """A fixed, seeded subset of the train split (no augmentation), loaded once and reused for every subnet."""
+    n = len(bundle.calib_source)
+    num = min(num_images, n)
+    indices = np.sort(np.random.default_rng(seed).permutation(n)[:num]).tolist()
+    return stack(bundle.calib_source, indices)[0]

@@ -1,0 +1,37 @@
+"""Accuracy of one subnet = recalibrate its BN statistics, then classify at its resolution."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..arch import ArchConfig
+from .bn_calib import recalibrate_bn
+from .resize import resize_to
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
+    """Top-1 accuracy in eval mode on images already at the model's input resolution."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    for x, y in zip(images.split(batch_size), labels.split(batch_size)):
+        correct += int((model(x.to(device)).argmax(-1).cpu() == y).sum())
+    return correct / max(1, len(labels))
+
+
+def evaluate_subnet(
+    model: nn.Module,
+    arch: ArchConfig,
+    calib_images: torch.Tensor,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 500,
+) -> float:
+    """Recalibrate BN for `arch` (this overwrites the model's BN statistics), then accuracy at `arch.resolution`.
+
+    Works on the supernet (`arch` is activated) and on a static timm subnet of `arch`.
+    """
+    recalibrate_bn(model, arch, calib_images, batch_size=min(batch_size, 200))
+    return accuracy(model, resize_to(images, arch.resolution), labels, batch_size)

@@ -1,0 +1,341 @@
+"""`Trainer`: the BigNAS recipe end to end in one process, reusable by a distributed wrapper.
+
+For Ray Train (or any DDP-like launcher) construct one Trainer per worker with its `rank`/`world_size`:
+the train split is sharded by rank (`DistributedSampler`, same seed everywhere), every rank builds the
+same initial weights from `config.seed`, and the subnets of a step come from (seed, step) so ranks agree.
+`grad_sync(model)` runs once per step after the sandwich backward and before clipping and the optimizer
+step (e.g. all-reduce-average each `param.grad`). `reduce_scalar(x)` should average a float over ranks
+so the collapse guard decides alike everywhere; without it (and world_size > 1) the guard only acts on
+non-finite gradients. Validation, checkpoints and metrics files happen only where `is_main`;
+`on_epoch_end(metrics)` is called on every rank after every epoch.
+
+Exact resume (same weights as an uninterrupted run) holds for a single process on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from ..errors import CheckpointError
+from ..model import ElasticMobileNetV2
+from ..space import SearchSpace
+from .checkpoint import POINTER, load_checkpoint, save_checkpoint
+from .config import TrainConfig, TrainConfigError
+from .data import calibration_images, load_data, stack
+from .evaluate import evaluate_subnet
+from .guard import CollapseGuard
+from .optim import create_train_optimizer, create_train_scheduler
+from .resize import preprocessing_card
+from .sandwich import sandwich_backward, step_archs
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        rank: int = 0,
+        world_size: int = 1,
+        grad_sync: Callable[[torch.nn.Module], None] | None = None,
+        is_main: bool = True,
+        on_epoch_end: Callable[[dict], None] | None = None,
+        reduce_scalar: Callable[[float], float] | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.config = config = config.validate()
+        self.rank, self.world_size, self.is_main = rank, world_size, is_main
+        self.grad_sync, self.on_epoch_end, self.reduce_scalar = grad_sync, on_epoch_end, reduce_scalar
+        self.device = torch.device(device) if device is not None else resolve_device(config.device)
+        self.out = Path(config.out)
+        self.space = SearchSpace.resolve(config.space)
+        self.bundle = load_data(
+            config.dataset,
+            config.data_dir,
+            config.seed,
+            config.val_fraction,
+            config.augment,
+            config.img_size or max(self.space.resolutions),
+        )
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.model = ElasticMobileNetV2(
+            self.space,
+            self.bundle.num_classes,
+            self.bundle.in_chans,
+            config.drop_rate,
+            config.drop_path_rate,
+            config.kernel_transform,
+        )
+        if config.zero_gamma:
+            self.model.zero_init_last()
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=self.memory_format)
+        torch.manual_seed(config.seed * 1000 + rank + 1)  # augmentation/dropout randomness differs per rank
+        self.sampler = DistributedSampler(
+            self.bundle.train,
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=True,
+            seed=config.seed,
+            drop_last=True,
+        )
+        self.loader = DataLoader(
+            self.bundle.train,
+            config.batch_size,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=config.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        if len(self.loader) == 0:
+            raise TrainConfigError(
+                f"batch_size {config.batch_size} exceeds the {len(self.sampler)} training images per rank"
+            )
+        self.optimizer = create_train_optimizer(self.model, config)
+        self.scheduler = create_train_scheduler(self.optimizer, config, len(self.loader))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
+        self.guard = CollapseGuard(config.spike_factor, config.spike_warmup_steps, config.max_skips)
+        self.epoch = self.step = 0
+        self.rollbacks = 0
+        if is_main:
+            self.calib_images = calibration_images(self.bundle, config.calib_images, config.seed)
+            self.val_images, self.val_labels = stack(self.bundle.val)
+        self._start()
+        self._snapshot()
+
+    # ---- state ----------------------------------------------------------------------------
+    def _start(self) -> None:
+        has_ckpt = (self.out / POINTER).is_file()
+        if has_ckpt and not self.config.resume:
+            raise CheckpointError(
+                f"{self.out} already holds a checkpoint; pass --resume to continue it or choose another --out"
+            )
+        if has_ckpt:
+            self._resume()
+        elif self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "metrics.jsonl").write_text("")
+        if self.is_main:
+            (self.out / "config.json").write_text(self.config.to_json())
+
+    def train_state(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "guard": self.guard.state_dict(),
+            "rollbacks": self.rollbacks,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def _resume(self) -> None:
+        ckpt = load_checkpoint(self.out, space=self.space)
+        self.model.load_state_dict(ckpt.model.state_dict())
+        state = ckpt.train_state(map_location=self.device)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.guard.load_state_dict(state["guard"])
+        self.rollbacks = int(state["rollbacks"])
+        if self.world_size == 1:
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if state["cuda_rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        else:
+            torch.manual_seed(self.config.seed * 1000 + self.rank + 1 + ckpt.epoch * 7919)
+        self.epoch, self.step = ckpt.epoch, ckpt.step
+        self._log({"event": "resume", "epoch": ckpt.epoch, "step": ckpt.step, "checkpoint": str(ckpt.path)})
+
+    def _snapshot(self) -> None:
+        """In-memory copy of the state at the last epoch boundary: what the collapse guard rolls back to."""
+        self._saved = copy.deepcopy(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+            }
+        )
+        self.guard.snapshot_taken()
+
+    def _roll_back(self) -> None:
+        self.model.load_state_dict(self._saved["model"])
+        self.optimizer.load_state_dict(self._saved["optimizer"])
+        self.scaler.load_state_dict(self._saved["scaler"])
+        self.scheduler.lr_scale *= self.config.rollback_lr_factor
+        self.rollbacks += 1
+        self.guard.snapshot_taken()
+        self._log({"event": "rollback", "step": self.step, "lr_scale": self.scheduler.lr_scale})
+
+    def _log(self, record: dict) -> None:
+        if self.is_main:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if "event" in record:
+                tqdm.write(f"[train] {json.dumps(record)}")
+
+    # ---- training -------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> dict:
+        """One sandwich step and (unless the guard objects) one optimizer step."""
+        cfg = self.config
+        self.scheduler.step_update(self.step)
+        archs = step_archs(self.space, cfg.seed, self.step, cfg.num_random, cfg.sandwich)
+        out = sandwich_backward(
+            self.model,
+            images,
+            targets,
+            archs,
+            cfg.label_smoothing,
+            cfg.inplace_distill,
+            self._autocast,
+            self.scaler.scale,
+        )
+        if self.grad_sync is not None:
+            self.grad_sync(self.model)
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf))
+        loss = out["loss"]
+        if self.reduce_scalar is not None:
+            loss = self.reduce_scalar(loss)
+        guard_loss = loss if (self.world_size == 1 or self.reduce_scalar is not None) else None
+        skip = self.guard.check(guard_loss, grad_norm)
+        if skip:
+            self._log(
+                {"event": "skip", "reason": skip, "step": self.step, "loss": loss, "grad_norm": grad_norm}
+            )
+            if self.scaler.is_enabled():
+                self.scaler.update(self.scaler.get_scale() * self.scaler.get_backoff_factor())
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if skip and self.guard.should_roll_back:
+            self._roll_back()
+        self.step += 1
+        return {**out, "loss": loss, "grad_norm": grad_norm, "skipped": bool(skip)}
+
+    def train_epoch(self) -> dict:
+        self.model.train()
+        self.sampler.set_epoch(self.epoch)
+        bar = tqdm(
+            self.loader,
+            desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+            leave=False,
+            disable=not (self.is_main and self.config.progress),
+            dynamic_ncols=True,
+        )
+        sums, count, skipped, images_seen = {"loss": 0.0, "loss_largest": 0.0, "loss_smallest": 0.0}, 0, 0, 0
+        start = time.perf_counter()
+        for images, targets in bar:
+            images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+            targets = targets.to(self.device, non_blocking=True)
+            out = self.train_step(images, targets)
+            images_seen += len(images)
+            if out["skipped"]:
+                skipped += 1
+                continue
+            count += 1
+            sums["loss"] += out["loss"]
+            if self.config.sandwich:
+                sums["loss_largest"] += out["losses"][0]
+                sums["loss_smallest"] += out["losses"][1]
+            rate = images_seen / (time.perf_counter() - start)
+            bar.set_postfix(
+                loss=f"{out['loss']:.3f}",
+                lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
+                img_s=f"{rate:.0f}",
+            )
+        elapsed = time.perf_counter() - start
+        means = {k: v / max(1, count) for k, v in sums.items()}
+        if not self.config.sandwich:
+            means.pop("loss_largest"), means.pop("loss_smallest")
+        return {
+            **means,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": images_seen / elapsed,
+            "epoch_time_s": elapsed,
+            "skipped_steps": skipped,
+            "rollbacks": self.rollbacks,
+        }
+
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> dict:
+        """Accuracy of the smallest and largest subnets after BN recalibration (on a copy of the supernet)."""
+        model = copy.deepcopy(self.model)
+        result = {}
+        for name, arch in (("smallest", self.space.smallest()), ("largest", self.space.largest())):
+            result[name] = evaluate_subnet(
+                model, arch, self.calib_images, images, labels, self.config.eval_batch_size
+            )
+        return result
+
+    def checkpoint_meta(self) -> dict:
+        b = self.bundle
+        return {
+            "dataset": b.name,
+            "in_chans": b.in_chans,
+            "num_classes": b.num_classes,
+            "img_size": b.img_size,
+            "preprocessing": preprocessing_card(b.mean, b.std),
+        }
+
+    def fit(self) -> dict:
+        """Train to `config.epochs` (from the resumed epoch), then report test accuracy (main only)."""
+        while self.epoch < self.config.epochs:
+            metrics = {"epoch": self.epoch + 1, **self.train_epoch()}
+            self.epoch += 1
+            metrics["step"] = self.step
+            if self.is_main:
+                val = self.evaluate(self.val_images, self.val_labels)
+                metrics.update(val_acc_smallest=val["smallest"], val_acc_largest=val["largest"])
+                path = save_checkpoint(
+                    self.out,
+                    self.model,
+                    self.config,
+                    self.epoch,
+                    self.step,
+                    self.train_state(),
+                    self.checkpoint_meta(),
+                )
+                metrics["checkpoint"] = str(path)
+                self._log(metrics)
+                tqdm.write(
+                    f"epoch {metrics['epoch']}/{self.config.epochs} loss {metrics['loss']:.3f} "
+                    f"lr {metrics['lr']:.2e} {metrics['images_per_s']:.0f} img/s "
+                    f"val smallest {val['smallest']:.4f} largest {val['largest']:.4f}"
+                )
+            self._snapshot()
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(metrics)
+        if not self.is_main:
+            return {}
+        test_images, test_labels = stack(self.bundle.test)
+        test = self.evaluate(test_images, test_labels)
+        final = {
+            "final": True,
+            "epoch": self.epoch,
+            "step": self.step,
+            "test_acc_smallest": test["smallest"],
+            "test_acc_largest": test["largest"],
+        }
+        self._log(final)
+        return final
