@@ -22,8 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from extract.cli import SEARCH_CALIB_IMAGES  # noqa: E402
 from extract.evaluator import ArchEvaluator  # noqa: E402
-from extract.pipeline import load_eval_data, open_checkpoint, open_table  # noqa: E402
+from extract.pipeline import load_eval_data, open_checkpoint, open_table, score_fn  # noqa: E402
 from extract.search import STRATEGIES, run_search  # noqa: E402
 from latency.build import count_table  # noqa: E402
 from supernet.train.evaluate import evaluate_subnet  # noqa: E402
@@ -38,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--evals", type=int, default=30, help="scored archs per run (equal for every strategy)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument(
+        "--search-calib-images", type=int, default=SEARCH_CALIB_IMAGES, help="as in `supernet extract`"
+    )
     p.add_argument(
         "--out", required=True, help="markdown report; a PNG of the same name is written beside it"
     )
@@ -54,7 +58,8 @@ def main(argv=None) -> None:
         table = open_table(args.lut, model, None)
     else:
         table = count_table(ckpt.space, args.target, model.in_chans, model.num_classes)
-    data = load_eval_data(ckpt.config, ckpt.space)
+    data = load_eval_data(ckpt.config, ckpt.space, num_search_calib=args.search_calib_images)
+    score = score_fn(model, data)
     budgets = [float(b) for b in args.budgets.split(",")]
     strategies = args.strategies.split(",")
 
@@ -63,7 +68,7 @@ def main(argv=None) -> None:
 
     def val_score(arch):
         if arch not in val_cache:
-            val_cache[arch] = evaluate_subnet(model, arch, data.calib, *data.val)
+            val_cache[arch] = score(arch)
         return val_cache[arch]
 
     def test_score(arch):
@@ -110,9 +115,10 @@ def write_report(args, table, budgets, strategies, results, val_cache, data, ela
         f"Made by `{command}` in {elapsed / 60:.1f} min on {torch.get_num_threads()} thread(s) (shared 2-core machine).",
         "",
         f"Each run scores at most {args.evals} distinct archs (validation accuracy after BN recalibration on "
-        f"{len(data.calib)} training images; {len(data.val[1])} validation images); {args.seeds} seeds per "
-        f"strategy and budget; table target `{table.target}`. Test accuracy ({len(data.test[1])} images) is "
-        "of each run's chosen arch, which the search never saw. Mean ± sd over seeds, in %.",
+        f"{len(data.search_calib)} training images; {len(data.val[1])} validation images); {args.seeds} seeds per "
+        f"strategy and budget; table target `{table.target}`. Test accuracy ({len(data.test[1])} images, BN "
+        f"recalibrated on {len(data.calib)} training images as in the export) is of each run's chosen arch, "
+        "which the search never saw. Mean ± sd over seeds, in %.",
         "",
         "| budget | strategy | val acc of chosen | test acc of chosen | latency of chosen | wins / ties / losses vs random (val) |",
         "|---:|---|---:|---:|---:|---:|",

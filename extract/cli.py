@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .errors import ExtractError
 
-DEFAULT_EVALS = 40
+DEFAULT_EVALS = 30
+SEARCH_CALIB_IMAGES = 500
 
 
 def _budgets(text: str) -> list[float]:
@@ -43,6 +44,8 @@ def _extract(args: argparse.Namespace) -> int:
     budgets, out = _budgets(args.budget_ms), Path(args.out)
     if args.strategy not in STRATEGIES:
         raise ExtractError(f"unknown --strategy {args.strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if args.search_calib_images < 2 or (args.calib_images is not None and args.calib_images < 2):
+        raise ExtractError("--calib-images and --search-calib-images must be at least 2 (BatchNorm statistics)")
     if args.evals < len(budgets):
         raise ExtractError(
             f"--evals {args.evals} is fewer than the {len(budgets)} budgets; give at least one per budget"
@@ -52,11 +55,11 @@ def _extract(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.checkpoint)
     table = open_table(args.lut, ckpt.model, args.target)
     check_budgets(ckpt.space, table.predict_ms, budgets, table.unit)
-    data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
+    data = load_eval_data(ckpt.config, ckpt.space, args.calib_images, args.search_calib_images)
     latency = latency_spec(table, args.target, args.lut)
     same_scores = {
         "checkpoint_sha256": ckpt.sha256,
-        "calib_images": len(data.calib),
+        "search_calib_images": len(data.search_calib),
         "val_images": len(data.val[1]),
     }
     previous = load_scores(out / "search.json", **same_scores) if args.resume else []
@@ -193,6 +196,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--evals", type=int, default=DEFAULT_EVALS, help="archs scored in all (shared by the budgets)"
+    )
+    p.add_argument(
+        "--search-calib-images",
+        type=int,
+        default=SEARCH_CALIB_IMAGES,
+        help=f"training images for BN recalibration while scoring archs (default {SEARCH_CALIB_IMAGES}; "
+        "the shipped subnet is recalibrated on --calib-images)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

@@ -27,7 +27,9 @@ PARITY_IMAGES = 256
 @dataclass
 class EvalData:
     """The images extraction needs, at the data set's native size (each arch resizes them on use).
-    `calib` come from the training split; `val` scores archs in search; `test` is only reported."""
+    `calib` (BN recalibration of the shipped subnet, int8 calibration) and `search_calib` (a smaller seeded
+    set for scoring archs in search: ranking needs less precision than the final statistics) come from
+    the training split; `val` scores archs in search; `test` is only reported."""
 
     dataset: str
     calib: torch.Tensor
@@ -35,6 +37,7 @@ class EvalData:
     test: tuple[torch.Tensor, torch.Tensor] | None
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    search_calib: torch.Tensor | None = None
 
 
 @dataclass
@@ -117,6 +120,11 @@ def export_arch(
             source=source or {},
             dataset=data.dataset,
             accuracy=fp32["accuracy"],
+            bn_calibration={
+                "images": len(data.calib),
+                "split": "train",
+                "method": "exact population statistics",
+            },
             latency={
                 "target": latency.target,
                 "predicted_ms": latency.predict_ms(arch) if latency.predict_ms else None,

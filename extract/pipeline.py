@@ -25,7 +25,9 @@ from .files import sha256_file
 MEASURED = ("ort-cpu", "torch-cpu", "torch-cuda")
 
 
-def load_eval_data(config: TrainConfig, space: SearchSpace, num_calib: int | None = None) -> EvalData:
+def load_eval_data(
+    config: TrainConfig, space: SearchSpace, num_calib: int | None = None, num_search_calib: int | None = None
+) -> EvalData:
     """The run's own data set and validation split, loaded exactly as the Trainer loads them (same seed,
     fraction and image size; no augmentation); calibration images are a fixed seeded subset of the
     training split."""
@@ -38,8 +40,17 @@ def load_eval_data(config: TrainConfig, space: SearchSpace, num_calib: int | Non
         img_size=config.img_size or max(space.resolutions),
     )
     calib = calibration_images(bundle, num_calib or config.calib_images, seed=config.seed)
+    search_calib = (
+        calibration_images(bundle, num_search_calib, seed=config.seed + 1) if num_search_calib else None
+    )
     return EvalData(
-        bundle.name, calib, stack(bundle.val), stack(bundle.test), tuple(bundle.mean), tuple(bundle.std)
+        bundle.name,
+        calib,
+        stack(bundle.val),
+        stack(bundle.test),
+        tuple(bundle.mean),
+        tuple(bundle.std),
+        search_calib,
     )
 
 
@@ -99,7 +110,8 @@ def score_fn(model: ElasticMobileNetV2, data: EvalData) -> Callable[[ArchConfig]
     """Validation accuracy of an arch after exact BN recalibration (never the test split)."""
 
     def score(arch: ArchConfig) -> float:
-        return evaluate_subnet(model, arch, data.calib, *data.val)
+        calib = data.search_calib if data.search_calib is not None else data.calib
+        return evaluate_subnet(model, arch, calib, *data.val)
 
     return score
 
