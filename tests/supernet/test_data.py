@@ -1,0 +1,88 @@
+"""Data sets: fixed splits, normalised tensors, seeded calibration subset, clear errors for missing data."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from supernet import SupernetError
+from supernet.train.data import FASHION_MNIST_DIR, calibration_images, load_data, stack
+
+
+def test_digits_splits_are_disjoint_fixed_and_seeded():
+    a = load_data("digits", seed=0, val_fraction=0.1)
+    b = load_data("digits", seed=0, val_fraction=0.1)
+    c = load_data("digits", seed=1, val_fraction=0.1)
+    assert (a.in_chans, a.num_classes, a.img_size) == (1, 10, 8)
+    assert len(a.train) + len(a.val) + len(a.test) == 1797 and len(a.test) == round(1797 * 0.2)
+    assert a.val.indices == b.val.indices != c.val.indices
+    assert len(c.test) == len(a.test) and torch.equal(stack(a.test)[0], stack(c.test)[0])  # test never moves
+    train_set = {a.calib_source.images[i].numpy().tobytes() for i in range(len(a.train))}
+    val_x, _ = stack(a.val)
+    assert not any(((x * 0.5 + 0.5).numpy().astype(np.float32).tobytes() in train_set) for x in val_x[:20])
+    x, y = a.train[0]
+    assert x.dtype == torch.float32 and x.shape == (1, 8, 8) and isinstance(y, int)
+    assert -1.0 <= x.min() and x.max() <= 1.0  # (pixel - 0.5) / 0.5
+
+
+def test_augmentation_only_on_the_train_split():
+    bundle = load_data("digits")
+    torch.manual_seed(0)
+    train_views = [bundle.train[3][0] for _ in range(8)]
+    assert any(not torch.equal(train_views[0], v) for v in train_views)
+    assert torch.equal(bundle.val[3][0], bundle.val[3][0]) and torch.equal(
+        bundle.test[3][0], bundle.test[3][0]
+    )
+    assert not load_data("digits", augment=False).train.augment
+
+
+def test_calibration_images_are_a_fixed_seeded_subset_of_the_train_split():
+    bundle = load_data("synthetic", img_size=16)
+    a, b, c = (calibration_images(bundle, 50, seed=s) for s in (0, 0, 1))
+    assert a.shape == (50, 3, 16, 16) and torch.equal(a, b) and not torch.equal(a, c)
+    train_x, _ = stack(bundle.calib_source)
+    assert all((train_x == img).flatten(1).all(1).any() for img in a[:10])
+    assert len(calibration_images(bundle, 10**6)) == len(bundle.train)  # capped at the split
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reader_on_small_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    train_x, test_x = rng.integers(0, 256, (50, 28, 28)), rng.integers(0, 256, (10, 28, 28))
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", train_x)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(50) % 10)
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", test_x)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10) % 10)
+    bundle = load_data("fashion-mnist", data_dir=str(tmp_path), val_fraction=0.2)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test), bundle.img_size) == (40, 10, 10, 28)
+    x, y = bundle.test[3]
+    torch.testing.assert_close(x[0] * 0.3530 + 0.2860, torch.from_numpy(test_x[3] / 255).float())
+    assert y == 3
+
+
+@pytest.mark.skipif(
+    not Path(FASHION_MNIST_DIR).is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
+def test_installed_fashion_mnist_has_the_official_sizes():
+    bundle = load_data("fashion-mnist", val_fraction=0.1)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (54000, 6000, 10000)
+
+
+def test_missing_data_says_where_it_looked_and_how_to_get_it(tmp_path):
+    with pytest.raises(
+        SupernetError, match=f"not found in {tmp_path}.*apt-get install dataset-fashion-mnist"
+    ):
+        load_data("fashion-mnist", data_dir=str(tmp_path))
+    with pytest.raises(SupernetError, match="CIFAR-10 not found.*--data"):
+        load_data("cifar10", data_dir=str(tmp_path))
+    with pytest.raises(SupernetError, match="imagefolder data not found.*train/ and val/"):
+        load_data("imagefolder", data_dir=str(tmp_path))
+    with pytest.raises(SupernetError, match="allowed: digits"):
+        load_data("mnist")

@@ -1,0 +1,131 @@
+"""The Trainer end to end on a tiny space: exact resume, collapse guard, zero-gamma, metrics."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from supernet import CheckpointError
+from supernet.train.checkpoint import load_checkpoint
+from supernet.train.config import TrainConfig
+from supernet.train.optim import create_train_scheduler
+from supernet.train.trainer import Trainer
+
+TINY = """\
+name: tiny
+resolutions: [12, 16]
+stem_chs: 8
+first_chs: 8
+head_chs: 32
+channel_divisor: 4
+stages:
+  - {base_chs: 8, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
+  - {base_chs: 16, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
+"""
+
+
+def tiny_config(tmp_path: Path, name: str = "run", **kw) -> TrainConfig:
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    base = dict(space=str(space), dataset="synthetic", img_size=16, epochs=2, batch_size=48, warmup_epochs=1,
+                drop_rate=0.2, calib_images=48, calib_batch_size=48, out=str(tmp_path / name), progress=False)  # fmt: skip
+    return TrainConfig(**{**base, **kw})
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_path):
+    straight = Trainer(tiny_config(tmp_path, "straight"))
+    straight.fit()
+
+    def kill(metrics):
+        raise Killed
+
+    config = tiny_config(tmp_path, "killed")
+    with pytest.raises(Killed):
+        Trainer(config, on_epoch_end=kill).fit()
+    assert load_checkpoint(config.out).epoch == 1
+    resumed = Trainer(TrainConfig(**{**config.to_dict(), "resume": True}))
+    assert (resumed.epoch, resumed.step) == (1, 6)  # 288 train images / 48
+    resumed.fit()
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert load_checkpoint(config.out).sha256 == load_checkpoint(straight.config.out).sha256
+
+    records = [json.loads(line) for line in Path(config.out, "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if "epoch" in r and "loss" in r]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    for key in (
+        "loss",
+        "loss_largest",
+        "loss_smallest",
+        "lr",
+        "images_per_s",
+        "val_acc_smallest",
+        "val_acc_largest",
+    ):
+        assert all(math.isfinite(r[key]) for r in epochs), key
+    assert records[-1]["final"] and 0 <= records[-1]["test_acc_largest"] <= 1
+
+
+def test_an_existing_run_is_not_overwritten_without_resume(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    Trainer(config).fit()
+    with pytest.raises(CheckpointError, match="--resume"):
+        Trainer(config)
+    other = tiny_config(tmp_path, epochs=1, resume=True, space="mbv2-small")
+    with pytest.raises(CheckpointError, match="space"):
+        Trainer(other)
+
+
+def test_zero_gamma_holds_at_init(tmp_path):
+    blocks = Trainer(tiny_config(tmp_path, "a")).model.elastic_blocks()
+    residual = [b for b in blocks if b.always_residual]
+    assert residual and all(torch.all(b.bn3.weight == 0) for b in residual)
+    assert all(torch.all(b.bn3.weight != 0) for b in blocks if not b.always_residual)
+    off = Trainer(tiny_config(tmp_path, "b", zero_gamma=False)).model.elastic_blocks()
+    assert all(torch.all(b.bn3.weight != 0) for b in off)
+
+
+def test_non_finite_steps_are_skipped_then_rolled_back_with_a_lower_lr(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, max_skips=2, lr=0.1))
+    images, targets = next(iter(trainer.loader))
+    trainer.train_step(images, targets)  # one good step moves the weights
+    moved = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    poisoned = torch.full_like(images, float("nan"))
+
+    out = trainer.train_step(poisoned, targets)
+    assert out["skipped"] and not math.isfinite(out["loss"])
+    for k, v in trainer.model.state_dict().items():
+        if "running" not in k and "num_batches" not in k:  # BN buffers see the NaN batch; weights must not
+            assert torch.equal(v, moved[k]), k
+    assert trainer.scheduler.lr_scale == 1.0
+
+    trainer.train_step(poisoned, targets)  # the second skip since the snapshot: roll back
+    assert trainer.scheduler.lr_scale == 0.5 and trainer.rollbacks == 1
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, trainer._saved["model"][k]), k  # back at the initial snapshot, NaN stats gone
+    trainer.train_step(images, targets)  # step 3 runs at half the scheduled LR
+    fresh = create_train_scheduler(
+        torch.optim.SGD([torch.zeros(1)], lr=0.1), trainer.config, len(trainer.loader)
+    )
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5 * fresh._get_lr(3)[0])
+    records = [
+        json.loads(line) for line in Path(trainer.config.out, "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["event"] for r in records if "event" in r] == ["skip", "skip", "rollback"]
+
+
+def test_loss_spikes_are_skipped():
+    from supernet.train.guard import CollapseGuard
+
+    guard = CollapseGuard(spike_factor=3.0, warmup_steps=5, max_skips=2)
+    assert [guard.check(1.0, 1.0) for _ in range(5)] == [None] * 5
+    assert guard.check(2.9, 1.0) is None and guard.check(10.0, 1.0) == "spike"
+    assert guard.check(1.0, float("inf")) == "non-finite" and guard.should_roll_back
+    guard.snapshot_taken()
+    assert not guard.should_roll_back
