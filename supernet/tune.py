@@ -206,7 +206,8 @@ def _tune(args: argparse.Namespace) -> int:
         base, **{k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs")}
     )
     (out / "best_config.json").write_text(best.to_json())
-    command = "supernet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    prog = "python -m supernet.tune" if Path(sys.argv[0]).name == "tune.py" else Path(sys.argv[0]).name
+    command = " ".join([prog, *(shlex.quote(a) for a in sys.argv[1:])])
     (out / "tune_results.md").write_text(results_table(rows, command))
     print(
         json.dumps({k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs", "score")})
@@ -217,7 +218,12 @@ def _tune(args: argparse.Namespace) -> int:
 
 def register_tune(sub: argparse._SubParsersAction) -> None:
     """Add `supernet tune`."""
-    p = sub.add_parser("tune", help="ASHA sweep (Ray Tune) over lr, random subnets, label smoothing, warmup")
+    add_tune_args(
+        sub.add_parser("tune", help="ASHA sweep (Ray Tune) over lr, random subnets, label smoothing, warmup")
+    )
+
+
+def add_tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", metavar="JSON", help="base TrainConfig JSON (default: the `supernet train` defaults)"
     )
@@ -251,3 +257,21 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
     p.add_argument("--out", default="runs/tune", help="directory for best_config.json and tune_results.md")
     p.set_defaults(func=_tune)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m supernet.tune ...`: the same as `supernet tune ...`."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m supernet.tune", description=__doc__)
+    add_tune_args(parser)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SupernetError as e:
+        print(f"supernet tune: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
