@@ -164,15 +164,17 @@ def build_table(
     overwrite: bool = False,
     progress: bool = True,
     fpga_preset: str = "zcu102-b4096",
-    stat: str = "median",
+    stat: str = "min",
 ) -> LatencyTable:
     """Measure (or compute) a complete table for `target` and save it to `out`.
 
     Measured targets save progress every few seconds; running again with the same `out` resumes where
     the last run stopped. `fit_samples` whole subnets (at least 4) are then measured end to end to fit
     the correction (see `Correction`); their measurements are stored in the table as `fit_points`.
-    `stat` is the timing statistic (median or min, see `latency.measure`); `fpga_preset` names the
-    device of the analytic `fpga-int8` target.
+    `stat` is the timing statistic (see `latency.measure`): `min` by default because, measured side by
+    side on a busy 2-core machine, it repeated within 1.4% against 10.7% for the median
+    (experiments/results/latency_mbv2-small_ort-cpu_*_validation.md). `fpga_preset` names the device of
+    the analytic `fpga-int8` target.
     """
     if target not in TARGETS:
         raise TargetError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")

@@ -69,7 +69,7 @@ class LatencyTable:
     num_classes: int
     threads: int = 1
     batch: int = 1
-    stat: str = "median"
+    stat: str = "min"
     entries: dict[str, float] = field(default_factory=dict)
     correction: Correction = field(default_factory=Correction)
     fit_points: list[dict] = field(default_factory=list)

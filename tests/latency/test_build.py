@@ -80,10 +80,10 @@ def test_resume_refuses_a_table_with_other_settings(tmp_path):
     build_table(space, "macs", tmp_path / "lut.json")
     with pytest.raises(LatencyTableError, match="--overwrite"):
         build_table(space, "ort-cpu", tmp_path / "lut.json", progress=False)
-    table = LatencyTable("ort-cpu", space, 3, 10, stat="min")
-    table.save(tmp_path / "min.json")
-    with pytest.raises(LatencyTableError, match="'min'.*not.*'median'"):
-        build_table(space, "ort-cpu", tmp_path / "min.json", progress=False)
+    table = LatencyTable("ort-cpu", space, 3, 10, stat="median")
+    table.save(tmp_path / "median.json")
+    with pytest.raises(LatencyTableError, match="'median'.*not.*'min'"):
+        build_table(space, "ort-cpu", tmp_path / "median.json", progress=False)
 
 
 def test_real_build_on_ort_cpu(tmp_path):
@@ -97,7 +97,7 @@ def test_real_build_on_ort_cpu(tmp_path):
         repeats=5,
         fit_samples=4,
         progress=False,
-        stat="min",
+        stat="median",
     )
     assert table.complete and len(table.entries) == len(space_layers(space, 3, 10))
     assert all(v > 0 for v in table.entries.values())
@@ -106,4 +106,4 @@ def test_real_build_on_ort_cpu(tmp_path):
     meta = LatencyTable.load(tmp_path / "lut.json").metadata
     assert {"device", "versions", "date", "warmup", "repeats"} <= set(meta)
     assert "onnxruntime" in meta["versions"]
-    assert LatencyTable.load(tmp_path / "lut.json").stat == "min"
+    assert LatencyTable.load(tmp_path / "lut.json").stat == "median"
