@@ -6,7 +6,7 @@ from latency.counts import count_macs_params, fvcore_macs_params
 from supernet import ArchError, SearchSpace, build_subnet
 
 
-@pytest.mark.parametrize("preset,num", [("mbv2-small", 8), ("mbv2-imagenet", 3)])
+@pytest.mark.parametrize("preset,num", [("mbv2-small", 4), ("mbv2-imagenet", 2)])
 def test_analytic_counts_equal_fvcore(preset, num):
     space = SearchSpace.preset(preset)
     rng = random.Random(7)
