@@ -47,6 +47,11 @@ def test_correction_fit_recovers_known_coefficients():
     measured = [0.8 * s - 0.004 * n + 0.05 for s, n in zip(sums, layers)]
     fit = Correction.fit(sums, layers, measured)
     assert (fit.scale, fit.per_layer_ms, fit.offset_ms) == pytest.approx((0.8, -0.004, 0.05), abs=1e-9)
+    slowed = [m * (3.5 if i in (4, 11, 17) else 1.0) for i, m in enumerate(measured)]  # bursts of load
+    robust = Correction.fit(sums, layers, slowed)
+    assert (robust.scale, robust.per_layer_ms, robust.offset_ms) == pytest.approx(
+        (0.8, -0.004, 0.05), abs=1e-9
+    )
     with pytest.raises(LatencyTableError, match="at least 4"):
         Correction.fit(sums[:3], layers[:3], measured[:3])
 
