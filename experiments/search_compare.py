@@ -93,14 +93,30 @@ def main(argv=None) -> None:
                 f"budget {budget:g} {strategy}: val {[round(r[0], 4) for r in results[(budget, strategy)]]}"
             )
     elapsed = time.time() - start
-    write_report(args, table, budgets, strategies, results, val_cache, data, elapsed)
+    write_report(args, ckpt, table, budgets, strategies, results, val_cache, data, elapsed)
 
 
 def _mean_sd(xs: list[float]) -> str:
     return f"{100 * statistics.mean(xs):.2f} ± {100 * (statistics.stdev(xs) if len(xs) > 1 else 0):.2f}"
 
 
-def write_report(args, table, budgets, strategies, results, val_cache, data, elapsed) -> None:
+def _checkpoint_line(ckpt) -> str:
+    """Which run was searched: enough to retrain it (options that differ from the TrainConfig defaults)."""
+    from supernet.train.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    changed = {
+        k: v
+        for k, v in ckpt.config.to_dict().items()
+        if defaults.get(k) != v and k not in ("out", "progress")
+    }
+    return (
+        f"Checkpoint: {ckpt.space.name} supernet on {ckpt.config.dataset}, epoch {ckpt.epoch}, weights sha256 "
+        f"{ckpt.sha256[:12]}; training options other than the defaults: {changed or 'none'}."
+    )
+
+
+def write_report(args, ckpt, table, budgets, strategies, results, val_cache, data, elapsed) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,6 +129,8 @@ def write_report(args, table, budgets, strategies, results, val_cache, data, ela
         f"# Search strategies at equal evaluations: {Path(args.checkpoint).name}, budgets in {unit}",
         "",
         f"Made by `{command}` in {elapsed / 60:.1f} min on {torch.get_num_threads()} thread(s) (shared 2-core machine).",
+        "",
+        _checkpoint_line(ckpt),
         "",
         f"Each run scores at most {args.evals} distinct archs (validation accuracy after BN recalibration on "
         f"{len(data.search_calib)} training images; {len(data.val[1])} validation images); {args.seeds} seeds per "
