@@ -186,6 +186,7 @@ def build_table(
 
         table = fpga_table(space, in_chans, num_classes, fpga_preset)
     else:
+        check_target(target)  # before anything touches the device
         settings = dict(threads=threads, batch=batch, stat=stat, metadata=machine_metadata(target))
         table = LatencyTable(target, space, in_chans, num_classes, **settings)
         if out.exists() and not overwrite:

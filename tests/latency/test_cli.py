@@ -1,5 +1,8 @@
 import json
 
+import pytest
+import torch
+
 from latency.table import LatencyTable
 from supernet_cli import main
 
@@ -36,3 +39,20 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, space):
     assert "not valid JSON" in err and len(err.splitlines()) == 1
     assert main(["latency", "validate", "--lut", str(tmp_path / "none.json")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="torch-cuda is available on a GPU machine")
+def test_build_refuses_an_unavailable_target_in_one_line(tmp_path, capsys):
+    args = [
+        "latency",
+        "build",
+        "--space",
+        "mbv2-small",
+        "--target",
+        "torch-cuda",
+        "--out",
+        str(tmp_path / "t.json"),
+    ]
+    assert main(args) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
