@@ -45,7 +45,9 @@ def _extract(args: argparse.Namespace) -> int:
     if args.strategy not in STRATEGIES:
         raise ExtractError(f"unknown --strategy {args.strategy!r}; allowed: {', '.join(STRATEGIES)}")
     if args.search_calib_images < 2 or (args.calib_images is not None and args.calib_images < 2):
-        raise ExtractError("--calib-images and --search-calib-images must be at least 2 (BatchNorm statistics)")
+        raise ExtractError(
+            "--calib-images and --search-calib-images must be at least 2 (BatchNorm statistics)"
+        )
     if args.evals < len(budgets):
         raise ExtractError(
             f"--evals {args.evals} is fewer than the {len(budgets)} budgets; give at least one per budget"

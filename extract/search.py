@@ -17,6 +17,9 @@ from .evaluator import ArchEvaluator, BudgetExhausted, Evaluation
 from .moves import coarse_grid, maximal_levels, random_step, trade
 
 MAX_STALL = 2000  # proposals in a row that are over budget or already scored: the space is exhausted
+# Uniform samples drawn per feasible one before giving up: under a tight budget only 1 sample in ~600 fits
+# (mbv2-small at 2 MMACs), and predicting a latency costs microseconds, so be patient.
+MAX_SAMPLE_TRIES = 200_000
 
 
 def _feasible(evaluator: ArchEvaluator, arch: ArchConfig | None, budget_ms: float) -> bool:
@@ -72,7 +75,7 @@ def coarse_to_fine(
 
 def _sample_feasible(space: SearchSpace, evaluator: ArchEvaluator, budget_ms: float, rng: random.Random):
     """A uniform sample under the budget and not yet scored (rejection sampling, as OFA does)."""
-    for _ in range(MAX_STALL):
+    for _ in range(MAX_SAMPLE_TRIES):
         arch = space.sample(rng)
         if _feasible(evaluator, arch, budget_ms):
             return arch
