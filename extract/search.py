@@ -18,8 +18,8 @@ from .moves import coarse_grid, maximal_levels, random_step, trade
 
 MAX_STALL = 2000  # proposals in a row that are over budget or already scored: the space is exhausted
 # Uniform samples drawn per feasible one before giving up: under a tight budget only 1 sample in ~600 fits
-# (mbv2-small at 2 MMACs), and predicting a latency costs microseconds, so be patient.
-MAX_SAMPLE_TRIES = 200_000
+# (mbv2-small at 2 MMACs), and predicting a latency costs microseconds, so be patient (about 1 s at most).
+MAX_SAMPLE_TRIES = 20_000
 
 
 def _feasible(evaluator: ArchEvaluator, arch: ArchConfig | None, budget_ms: float) -> bool:

@@ -4,6 +4,7 @@ import statistics
 
 import pytest
 
+from extract import search
 from extract.errors import BudgetError, ExtractError
 from extract.evaluator import ArchEvaluator, BudgetExhausted
 from extract.search import STRATEGIES, run_search
@@ -64,9 +65,13 @@ def test_budget_below_smallest_subnet_names_the_floor(space, mmacs, synthetic_ac
     assert ev.num_evals == 0
 
 
-def test_budget_of_exactly_the_smallest_subnet_finds_it(space, mmacs, synthetic_accuracy):
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_budget_of_exactly_the_smallest_subnet_finds_it(
+    space, mmacs, synthetic_accuracy, strategy, monkeypatch
+):
+    monkeypatch.setattr(search, "MAX_SAMPLE_TRIES", 50)  # samplers give up fast; the smallest is the fallback
     ev = ArchEvaluator(synthetic_accuracy, mmacs, max_evals=5)
-    best = run_search(space, ev, [mmacs(space.smallest())], "random")
+    best = run_search(space, ev, [mmacs(space.smallest())], strategy)
     assert best[mmacs(space.smallest())].arch == space.smallest()
 
 
