@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .errors import SupernetError
 from .space import SearchSpace
 
 # TrainConfig fields whose CLI flag differs from `--field-name` (Ray owns `--workers`).
@@ -36,6 +37,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     from .train.config import TrainConfig
 
     p.add_argument("--config", metavar="JSON", help="TrainConfig JSON file; flags given here override it")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch CPU threads of a single-process run (default 1: on a busy machine more threads spin-wait "
+        "and run far slower; raise it on an idle multi-core CPU)",
+    )
     optional_types = {"data_dir": str, "img_size": int, "grad_clip": float}
     for f in fields(TrainConfig):
         flag = _TRAIN_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
@@ -65,8 +74,13 @@ def _train(args: argparse.Namespace) -> int:
 
         final = train_distributed(config, RayConfig.from_args(args))
     else:
+        import torch
+
         from .train.trainer import Trainer
 
+        if args.threads < 1:
+            raise SupernetError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
         final = Trainer(config).fit()
     print(
         f"done: {config.out}  test accuracy smallest {final['test_acc_smallest']:.4f} "

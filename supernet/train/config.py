@@ -61,7 +61,7 @@ class TrainConfig:
     resume: bool = False
     amp: str = "none"
     device: str = "auto"
-    channels_last: bool = False
+    channels_last: bool = True
     workers: int = 0
     spike_factor: float = 5.0
     spike_warmup_steps: int = 20
