@@ -12,6 +12,7 @@ also scored on the test split, which no search ever sees.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import statistics
 import sys
@@ -100,6 +101,13 @@ def _mean_sd(xs: list[float]) -> str:
     return f"{100 * statistics.mean(xs):.2f} ± {100 * (statistics.stdev(xs) if len(xs) > 1 else 0):.2f}"
 
 
+def _wtl(xs: list[float], baseline: list[float]) -> str:
+    """Wins / ties / losses of paired runs (same seed) against the baseline."""
+    w = sum(x > b for x, b in zip(xs, baseline))
+    t = sum(x == b for x, b in zip(xs, baseline))
+    return f"{w} / {t} / {len(xs) - w - t}"
+
+
 def _checkpoint_line(ckpt) -> str:
     """Which run was searched: enough to retrain it (options that differ from the TrainConfig defaults)."""
     from supernet.train.config import TrainConfig
@@ -139,28 +147,26 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
         "which the search never saw. Mean ± sd over seeds, in %.",
         "",
         "| budget | strategy | archs scored | val acc of chosen | test acc of chosen | latency of chosen "
-        "| wins / ties / losses vs random (val) |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| wins / ties / losses vs random (val) | (test) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for budget in budgets:
-        rand = [r[0] for r in results.get((budget, "random"), [])]
+        rand = results.get((budget, "random"), [])
         for strategy in strategies:
             rs = results[(budget, strategy)]
             vals, tests = [r[0] for r in rs], [r[1] for r in rs]
             lat = statistics.mean(r[3].latency_ms for r in rs)
-            if rand and strategy != "random":
-                w = sum(v > r for v, r in zip(vals, rand))
-                t = sum(v == r for v, r in zip(vals, rand))
-                wtl = f"{w} / {t} / {len(vals) - w - t}"
-            else:
-                wtl = "-"
+            scored = statistics.mean(len(r[2]) for r in rs)
+            wtl_val = _wtl(vals, [r[0] for r in rand]) if rand and strategy != "random" else "-"
+            wtl_test = _wtl(tests, [r[1] for r in rand]) if rand and strategy != "random" else "-"
             lines.append(
-                f"| {budget:g} | {strategy} | {_mean_sd(vals)} | {_mean_sd(tests)} | {lat:.4g} | {wtl} |"
+                f"| {budget:g} | {strategy} | {scored:g} | {_mean_sd(vals)} | {_mean_sd(tests)} | {lat:.4g} "
+                f"| {wtl_val} | {wtl_test} |"
             )
         best_any = max(
             (v for a, v in val_cache.items() if table.predict_ms(a) <= budget), default=float("nan")
         )
-        lines.append(f"| {budget:g} | best arch any run scored | | {100 * best_any:.2f} | | | |")
+        lines.append(f"| {budget:g} | best arch any run scored | | {100 * best_any:.2f} | | | | |")
     png = out.with_suffix(".png")
     lines += [
         "",
@@ -181,6 +187,21 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
     fig.tight_layout()
     fig.savefig(png)
     out.write_text("\n".join(lines))
+    raw = {
+        f"{b:g}/{s}": [
+            {
+                "seed": i,
+                "val": r[0],
+                "test": r[1],
+                "arch": str(r[3].arch),
+                "latency": r[3].latency_ms,
+                "scored": len(r[2]),
+            }
+            for i, r in enumerate(rs)
+        ]
+        for (b, s), rs in results.items()
+    }
+    out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     print(out.read_text())
 
 
