@@ -178,6 +178,7 @@ class LatencyTable:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(self.to_dict(), f, indent=1)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a table is meant to be shared
         os.replace(tmp, path)
 
     @classmethod
