@@ -218,7 +218,9 @@ class Trainer:
         if self.reduce_scalar is not None:
             loss = self.reduce_scalar(loss)
         guard_loss = loss if (self.world_size == 1 or self.reduce_scalar is not None) else None
-        skip = self.guard.check(guard_loss, grad_norm)
+        # fp16 overflow is routine: the GradScaler skips that update and lowers its scale by itself
+        overflow = self.scaler.is_enabled() and not math.isfinite(grad_norm)
+        skip = None if overflow else self.guard.check(guard_loss, grad_norm)
         if skip:
             self._log(
                 {"event": "skip", "reason": skip, "step": self.step, "loss": loss, "grad_norm": grad_norm}
@@ -232,7 +234,7 @@ class Trainer:
         if skip and self.guard.should_roll_back:
             self._roll_back()
         self.step += 1
-        return {**out, "loss": loss, "grad_norm": grad_norm, "skipped": bool(skip)}
+        return {**out, "loss": loss, "grad_norm": grad_norm, "skipped": bool(skip) or overflow}
 
     def train_epoch(self) -> dict:
         self.model.train()

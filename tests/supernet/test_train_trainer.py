@@ -1,5 +1,6 @@
 """The Trainer end to end on a tiny space: exact resume, collapse guard, zero-gamma, metrics."""
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -129,3 +130,14 @@ def test_loss_spikes_are_skipped():
     assert guard.check(1.0, float("inf")) == "non-finite" and guard.should_roll_back
     guard.snapshot_taken()
     assert not guard.should_roll_back
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_steps_update_the_weights(tmp_path, amp):
+    trainer = Trainer(tiny_config(tmp_path, amp=amp, device="cpu"))
+    before = trainer.model.conv_stem.weight.detach().clone()
+    steps = [trainer.train_step(images, targets) for images, targets in itertools.islice(trainer.loader, 3)]
+    assert all(math.isfinite(o["loss"]) for o in steps) and not steps[-1]["skipped"]
+    assert trainer.scaler.is_enabled() == (amp == "fp16")
+    assert trainer.guard.skips_since_snapshot == 0  # fp16 overflow steps are the scaler's business
+    assert not torch.equal(before, trainer.model.conv_stem.weight)
