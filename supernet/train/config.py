@@ -19,7 +19,9 @@ class TrainConfigError(SupernetError):
 
 @dataclass
 class TrainConfig:
-    """Defaults train `mbv2-small` on digits in a few minutes on 2 CPU cores (the `make demo` run).
+    """Defaults are the `make demo` run: `mbv2-small` on digits, 10 epochs (measured: test accuracy 95.0%
+    smallest / 97.8% largest, ~8 min at 1 thread once the shared CPU calmed down; see docs/training.md).
+    For longer runs raise `epochs` and slow the decay (e.g. `lr_decay_rate=0.9` for 30 epochs).
 
     Subnet losses of a sandwich step are *summed* (each subnet's backward adds to the gradients), so
     `lr` is the step size for the sum of `2 + num_random` losses; halve it if you halve the subnets.
@@ -33,11 +35,11 @@ class TrainConfig:
     img_size: int | None = None  # None: the space's largest resolution
     val_fraction: float = 0.1
     augment: bool = True
-    epochs: int = 40
+    epochs: int = 10
     batch_size: int = 64
-    lr: float = 0.05
-    warmup_epochs: float = 2.0
-    lr_decay_rate: float = 0.9
+    lr: float = 0.1
+    warmup_epochs: float = 1.0
+    lr_decay_rate: float = 0.7
     lr_decay_epochs: float = 1.0
     lr_floor: float = 0.05
     lr_tail: bool = True
