@@ -86,3 +86,30 @@ def test_missing_data_says_where_it_looked_and_how_to_get_it(tmp_path):
         load_data("imagefolder", data_dir=str(tmp_path))
     with pytest.raises(SupernetError, match="allowed: digits"):
         load_data("mnist")
+
+
+def test_cifar10_reader_on_small_batches_and_refuses_code_in_pickles(tmp_path):
+    import pickle
+
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (4, 3072)).astype(np.uint8), "labels": [0, 1, 2, 3]}
+        (root / name).write_bytes(pickle.dumps(batch))
+    bundle = load_data("cifar10", data_dir=str(tmp_path), val_fraction=0.25)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test), bundle.in_chans, bundle.img_size) == (
+        15,
+        5,
+        4,
+        3,
+        32,
+    )
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (root / "test_batch").write_bytes(pickle.dumps({"data": Evil(), "labels": []}))
+    with pytest.raises(SupernetError, match="disallowed object builtins.print"):
+        load_data("cifar10", data_dir=str(tmp_path))
