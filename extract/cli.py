@@ -106,6 +106,11 @@ def _extract(args: argparse.Namespace) -> int:
         )
         measured[budget] = card["latency"]["measured_ms"]
         _print_card(folder, card, budget, table.unit)
+        if measured[budget] is not None and table.unit == "ms" and measured[budget] > budget:
+            print(
+                f"  warning: measured {measured[budget]:.4g} ms is over the {budget:g} ms budget (predicted "
+                f"{ev.latency_ms:.4g} ms); check the table with `supernet latency validate` or lower the budget"
+            )
     out.mkdir(parents=True, exist_ok=True)
     save_search(out / "search.json", evaluator, best, **search_meta)
     (out / "pareto.md").write_text(budget_table(best, table.unit, measured))
