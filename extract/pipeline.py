@@ -66,16 +66,17 @@ def open_table(path: str | Path, model: ElasticMobileNetV2, target: str | None) 
 
 
 def measure_fn(
-    target: str, threads: int
+    target: str, threads: int, stat: str = "median"
 ) -> Callable[[Path, torch.nn.Module | None, ArchConfig], float] | None:
-    """How to time a shipped file on `target`; None for targets that are estimates (fpga-int8, counts)."""
+    """How to time a shipped file on `target` with the table's statistic (min or median), so measured and
+    predicted latency are comparable; None for targets that are estimates (fpga-int8, counts)."""
     if target not in MEASURED:
         return None
     from latency.measure import measure_module_ms, measure_onnx_ms
 
     def measure(path: Path, module: torch.nn.Module | None, arch: ArchConfig) -> float | None:
         if target == "ort-cpu":
-            return measure_onnx_ms(path, threads=threads)
+            return measure_onnx_ms(path, threads=threads, stat=stat)
         if module is None:  # an int8 ONNX file has no eager PyTorch twin to time on torch targets
             return None
         return measure_module_ms(
@@ -83,6 +84,7 @@ def measure_fn(
             torch.zeros(1, module.conv_stem.in_channels, arch.resolution, arch.resolution),
             target,
             threads,
+            stat=stat,
         )
 
     return measure
@@ -102,7 +104,11 @@ def latency_spec(
         "threads": table.threads,
     }
     return LatencySpec(
-        table.target, table.predict_ms, measure_fn(table.target, table.threads), table.threads, info
+        table.target,
+        table.predict_ms,
+        measure_fn(table.target, table.threads, table.stat),
+        table.threads,
+        info,
     )
 
 

@@ -1,20 +1,29 @@
-"""Train one elastic MobileNetV2 supernet, cut out many subnets."""
+"""Train one elastic MobileNetV2 supernet, cut out many subnets.
 
-from .arch import ArchConfig
-from .errors import ArchError, CheckpointError, SpaceError, SupernetError
-from .model import ElasticMobileNetV2
-from .space import SearchSpace, StageSpace
-from .subnet import build_subnet, extract_subnet
+Names are imported on first use, so `supernet --help` and the error classes load without torch.
+"""
 
-__all__ = [
-    "ArchConfig",
-    "ArchError",
-    "CheckpointError",
-    "ElasticMobileNetV2",
-    "SearchSpace",
-    "SpaceError",
-    "StageSpace",
-    "SupernetError",
-    "build_subnet",
-    "extract_subnet",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "ArchConfig": ".arch",
+    "ArchError": ".errors",
+    "CheckpointError": ".errors",
+    "SpaceError": ".errors",
+    "SupernetError": ".errors",
+    "ElasticMobileNetV2": ".model",
+    "SearchSpace": ".space",
+    "StageSpace": ".space",
+    "build_subnet": ".subnet",
+    "extract_subnet": ".subnet",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'supernet' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value

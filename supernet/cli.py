@@ -6,7 +6,6 @@ import argparse
 import json
 
 from .errors import SupernetError
-from .space import SearchSpace
 
 # TrainConfig fields whose CLI flag differs from `--field-name` (Ray owns `--workers`).
 _TRAIN_FLAGS = {"data_dir": "--data", "workers": "--loader-workers"}
@@ -68,6 +67,8 @@ def _train(args: argparse.Namespace) -> int:
     base = TrainConfig.load(args.config).to_dict() if args.config else {}
     given = {k[len("train_") :]: v for k, v in vars(args).items() if k.startswith("train_")}
     config = TrainConfig.from_dict({**base, **given})
+    from .space import SearchSpace
+
     SearchSpace.resolve(config.space)  # a bad space fails here, before any data is read
     if getattr(args, "ray_workers", None) is not None:
         from .distributed import RayConfig, train_distributed
@@ -91,6 +92,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _space(args: argparse.Namespace) -> int:
     from .arch import ArchConfig
+    from .space import SearchSpace
 
     space = SearchSpace.resolve(args.space)
     if args.validate:
@@ -107,7 +109,7 @@ def _space(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("space", help="show a search space or check an arch against it")
-    p.add_argument("space", help=f"preset ({', '.join(SearchSpace.preset_names())}) or a .yaml/.json file")
+    p.add_argument("space", help="preset (mbv2-small, mbv2-imagenet) or a .yaml/.json file")
     p.add_argument("--json", action="store_true", help="print the space as JSON")
     p.add_argument("--validate", metavar="ARCH", help="arch JSON file or canonical string to check")
     p.set_defaults(func=_space)

@@ -10,9 +10,14 @@ where it uses the recalibrated statistics.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
-from fvcore.nn.precise_bn import update_bn_stats
 from torch import nn
+
+with warnings.catch_warnings():  # fvcore's import-time torch.jit.script use warns on every command
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn.precise_bn import update_bn_stats
 
 from ..arch import ArchConfig
 from ..model import ElasticMobileNetV2

@@ -1,0 +1,83 @@
+"""The baseline the supernet must beat: timm's MobileNetV2 width family trained alone, same recipe.
+
+The networks are stock `timm.models.EfficientNet`s from timm's own MobileNetV2 block strings and
+channel rounding, adapted to small inputs the way `mbv2-small` is: the 24- and 160-channel stages keep
+stride 1, so the total stride is 8 (32 px ends at 4x4). Training uses the supernet run's data, augmentation,
+optimizer, LR schedule and label smoothing, for the same number of epochs.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import torch
+from timm.loss import LabelSmoothingCrossEntropy
+from timm.models import EfficientNet
+from timm.models._efficientnet_builder import decode_arch_def, round_channels
+from torch import nn
+from torch.utils.data import DataLoader
+
+from supernet.train.config import TrainConfig
+from supernet.train.data import DataBundle, stack
+from supernet.train.evaluate import accuracy
+from supernet.train.optim import create_train_optimizer, create_train_scheduler
+from supernet.train.resize import resize_to
+
+SMALL_INPUT_MBV2 = [
+    ["ds_r1_k3_s1_c16"],
+    ["ir_r2_k3_s1_e6_c24"],  # s2 in ImageNet MobileNetV2
+    ["ir_r3_k3_s2_e6_c32"],
+    ["ir_r4_k3_s2_e6_c64"],
+    ["ir_r3_k3_s1_e6_c96"],
+    ["ir_r3_k3_s1_e6_c160"],  # s2 in ImageNet MobileNetV2
+    ["ir_r1_k3_s1_e6_c320"],
+]
+
+
+def mobilenetv2_small_input(
+    width: float, num_classes: int, in_chans: int, drop_rate: float = 0.0
+) -> EfficientNet:
+    """timm's `_gen_mobilenet_v2(channel_multiplier=width)` with the small-input strides."""
+    round_chs_fn = partial(round_channels, multiplier=width)
+    return EfficientNet(
+        block_args=decode_arch_def(SMALL_INPUT_MBV2),
+        num_classes=num_classes,
+        num_features=max(1280, round_chs_fn(1280)),
+        in_chans=in_chans,
+        stem_size=32,
+        round_chs_fn=round_chs_fn,
+        act_layer=nn.ReLU6,
+        drop_rate=drop_rate,
+    )
+
+
+def train_static(
+    model: nn.Module, bundle: DataBundle, config: TrainConfig, resolution: int, log=print
+) -> dict:
+    """Train `model` alone with the supernet run's recipe; return test accuracy and images/s."""
+    torch.manual_seed(config.seed)
+    loader = DataLoader(bundle.train, config.batch_size, shuffle=True, drop_last=True)
+    optimizer = create_train_optimizer(model, config)
+    scheduler = create_train_scheduler(optimizer, config, len(loader))
+    criterion = LabelSmoothingCrossEntropy(config.label_smoothing)
+    step, images_seen, start = 0, 0, time.perf_counter()
+    for epoch in range(config.epochs):
+        model.train()
+        for images, targets in loader:
+            scheduler.step_update(step)
+            loss = criterion(model(resize_to(images, resolution)), targets)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step, images_seen = step + 1, images_seen + len(images)
+        log(f"  epoch {epoch + 1}/{config.epochs} loss {loss.item():.3f}")
+    elapsed = time.perf_counter() - start
+    test_x, test_y = stack(bundle.test)
+    return {
+        "test_acc": accuracy(model, resize_to(test_x, resolution), test_y, config.eval_batch_size),
+        "images_per_s": images_seen / elapsed,
+        "train_time_s": elapsed,
+    }
