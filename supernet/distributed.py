@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .distributed_cluster import ClusterError, check_resources, connect
+from .distributed_cluster import ClusterError, check_resources, connect, local_resources, starts_local_cluster
 from .errors import CheckpointError, SupernetError
 
 
@@ -169,6 +169,10 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
             "or choose another --out"
         )
     owns_connection = not ray.is_initialized()
+    if starts_local_cluster(ray_config.address):  # fail before spending seconds on starting Ray
+        check_resources(
+            local_resources(), ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker
+        )
     resources = connect(ray_config.address)
     try:
         check_resources(resources, ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker)

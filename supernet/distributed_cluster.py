@@ -135,6 +135,20 @@ def check_resources(resources: dict, workers: int, cpus_per_worker: float, gpus_
         )
 
 
+def starts_local_cluster(address: str | None) -> bool:
+    """Whether `connect(address)` would start a new cluster on this machine (so its size is known now)."""
+    import ray
+
+    return not ray.is_initialized() and not (address or os.environ.get("RAY_ADDRESS"))
+
+
+def local_resources() -> dict:
+    """What a local cluster started here would hold: this machine's CPUs and CUDA GPUs."""
+    import torch
+
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+
+
 def shutdown() -> None:
     """Disconnect from (and, if started here, stop) the Ray cluster."""
     import ray

@@ -124,15 +124,18 @@ def test_user_error_inside_a_worker_comes_back_as_one_line(ray_cluster, tmp_path
 @pytest.mark.slow
 def test_token_authentication_is_on_and_a_wrong_token_is_refused(ray_cluster):
     """Another process on this machine joins with the cluster's token; one with a wrong token cannot."""
+    import ray
+
     assert os.environ.get("RAY_AUTH_MODE") == "token"  # what Ray set up for the local cluster
-    code = "from supernet.distributed_cluster import connect; print(connect('auto')['CPU'])"
+    address = ray.get_runtime_context().gcs_address
+    code = f"from supernet.distributed_cluster import connect; print(connect({address!r})['CPU'])"
     joined = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert joined.stdout.strip().splitlines()[-1] == "2.0"
 
     env = {**os.environ, "RAY_AUTH_TOKEN": "not-the-cluster-token-0123456789"}
     start = time.perf_counter()
     refused = subprocess.run(
-        [sys.executable, "-c", "from supernet.distributed_cluster import connect; connect('auto')"],
+        [sys.executable, "-c", f"from supernet.distributed_cluster import connect; connect({address!r})"],
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert time.perf_counter() - start < 30

@@ -1,6 +1,7 @@
 """Bad cluster input fails within seconds with a one-line ClusterError (no Ray cluster is started here)."""
 
 import argparse
+import functools
 import time
 
 import pytest
@@ -13,7 +14,16 @@ from supernet.train.config import TrainConfig
 
 @pytest.fixture(autouse=True)
 def _no_ray_address(monkeypatch):
+    """No cluster is named, and a cluster some other process runs on this machine is not found by `auto`."""
+    import ray
+    import ray._private.services as services
+
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(services, "find_gcs_addresses", functools.lru_cache(maxsize=1)(lambda: []))
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir=None: None)
+    yield
+    if ray.is_initialized():  # a test that connected by mistake must not leak into the next
+        ray.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -79,3 +89,13 @@ def test_existing_run_needs_resume_before_any_cluster_work(tmp_path):
     (tmp_path / "checkpoint.json").write_text("{}")
     with pytest.raises(CheckpointError, match="pass --resume"):
         train_distributed(TrainConfig(out=str(tmp_path)), RayConfig(workers=2, address="127.0.0.1:1"))
+
+
+def test_too_many_workers_for_this_machine_fail_before_ray_starts(tmp_path, monkeypatch):
+    import ray
+
+    monkeypatch.setattr("supernet.distributed_cluster.os.cpu_count", lambda: 2)
+    start = time.perf_counter()
+    with pytest.raises(ClusterError, match="--workers 3 needs 3 CPUs"):
+        train_distributed(TrainConfig(out=str(tmp_path / "run")), RayConfig(workers=3))
+    assert time.perf_counter() - start < 10 and not ray.is_initialized()
