@@ -330,8 +330,12 @@ def main() -> None:
     parser.add_argument("--evals", type=int, default=40)
     parser.add_argument("--latency-rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for baseline training (as supernet train)"
+    )
     parser.add_argument("--results", default=str(Path(__file__).parent / "results"), help="where tables go")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     pareto(args) if args.table == "pareto" else ablations(args)
 
 
