@@ -125,3 +125,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_distributed_args(p)
     p.set_defaults(func=_train)
+
+    from .tune import register_tune
+
+    register_tune(sub)

@@ -13,7 +13,7 @@ def test_help_lists_every_group(capsys):
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for group in ("train", "space", "latency", "extract", "export"):
+    for group in ("train", "tune", "space", "latency", "extract", "export"):
         assert group in out
 
 
