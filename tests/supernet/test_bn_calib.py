@@ -1,5 +1,7 @@
 """BN recalibration: exact population statistics, the same on the supernet and its extracted subnet."""
 
+from pathlib import Path
+
 import torch
 import yaml
 
@@ -8,17 +10,7 @@ from supernet.train.bn_calib import recalibrate_bn
 from supernet.train.evaluate import accuracy, evaluate_subnet
 from supernet.train.resize import resize_to
 
-TINY = """
-name: tiny
-resolutions: [12, 16]
-stem_chs: 8
-first_chs: 8
-head_chs: 32
-channel_divisor: 4
-stages:
-  - {base_chs: 8, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
-  - {base_chs: 16, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
-"""
+TINY = (Path(__file__).parents[1] / "spaces" / "tiny.yaml").read_text()
 
 
 def trained_looking_model():

@@ -1,6 +1,7 @@
 """Checkpoints round-trip exactly and refuse corrupt files or the wrong search space with one clear error."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,16 +11,7 @@ from supernet import CheckpointError, ElasticMobileNetV2, SearchSpace
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
 from supernet.train.config import TrainConfig
 
-TINY = """
-name: tiny
-resolutions: [12, 16]
-stem_chs: 8
-first_chs: 8
-head_chs: 32
-channel_divisor: 4
-stages:
-  - {base_chs: 8, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
-"""
+TINY = (Path(__file__).parents[1] / "spaces" / "tiny-1stage.yaml").read_text()
 
 
 def saved(tmp_path, epoch=3):

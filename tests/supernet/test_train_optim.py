@@ -1,5 +1,7 @@
 """LR schedule (warmup, exponential decay, 5% floor) and weight decay (once per step, not on BN/bias)."""
 
+from pathlib import Path
+
 import torch
 import yaml
 
@@ -8,16 +10,7 @@ from supernet.train.config import TrainConfig
 from supernet.train.optim import create_train_optimizer, create_train_scheduler
 from supernet.train.sandwich import sandwich_backward, step_archs
 
-TINY = """
-name: tiny
-resolutions: [12, 16]
-stem_chs: 8
-first_chs: 8
-head_chs: 32
-channel_divisor: 4
-stages:
-  - {base_chs: 8, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
-"""
+TINY = (Path(__file__).parents[1] / "spaces" / "tiny-1stage.yaml").read_text()
 
 
 def tiny_model():

@@ -1,5 +1,7 @@
 """The sandwich step: which subnets, summed gradients, in-place distillation, regularisation of the largest."""
 
+from pathlib import Path
+
 import torch
 import yaml
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
@@ -8,17 +10,7 @@ from supernet import ElasticMobileNetV2, SearchSpace
 from supernet.train.resize import resize_to
 from supernet.train.sandwich import sandwich_backward, step_archs
 
-TINY = """
-name: tiny
-resolutions: [12, 16]
-stem_chs: 8
-first_chs: 8
-head_chs: 32
-channel_divisor: 4
-stages:
-  - {base_chs: 8, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
-  - {base_chs: 16, stride: 2, depths: [1, 2], width_mults: [0.5, 1.0], kernel_sizes: [3, 5], exp_ratios: [2, 3]}
-"""
+TINY = (Path(__file__).parents[1] / "spaces" / "tiny.yaml").read_text()
 
 
 def tiny_model(drop_rate=0.0):
