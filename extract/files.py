@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from supernet.files import atomic_write_text
+
 
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
@@ -22,18 +24,7 @@ def sha256_file(path: str | Path) -> str:
 
 def write_json(path: str | Path, data) -> Path:
     """Write JSON through a temp file and `os.replace`, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from supernet.errors import SupernetError
+from supernet.files import atomic_write_text
 
 
 class FpgaConfigError(SupernetError):
@@ -158,10 +159,7 @@ class FpgaConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> FpgaConfig:

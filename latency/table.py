@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from supernet import ArchConfig, SearchSpace, SupernetError
+from supernet.files import atomic_write_text
 
 from .errors import LatencyTableError, MissingEntryError
 from .layers import LayerSpec, arch_layers
@@ -175,11 +174,7 @@ class LatencyTable:
         """Atomic write (temp file + os.replace): an interrupted build never leaves a half-written table."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a table is meant to be shared
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "table") -> LatencyTable:

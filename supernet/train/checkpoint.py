@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
+from ..files import atomic_write
 from ..model import ElasticMobileNetV2
 from ..space import SearchSpace
 from .config import TrainConfig
@@ -38,18 +37,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, write) -> None:
-    """`write(tmp_path)` then rename over `path`: readers see the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def model_args(model: ElasticMobileNetV2) -> dict:
@@ -81,8 +68,8 @@ def save_checkpoint(
     weights = out / f"weights-e{epoch:04d}.safetensors"
     state = out / f"state-e{epoch:04d}.pt"
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
-    _atomic_write(state, lambda tmp: torch.save(train_state or {}, tmp))
+    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
+    atomic_write(state, lambda tmp: torch.save(train_state or {}, tmp))
     desc = {
         "format": FORMAT,
         "epoch": epoch,
@@ -99,7 +86,7 @@ def save_checkpoint(
     }
     pointer = out / POINTER
     previous = _read_json(pointer) if pointer.is_file() else None
-    _atomic_write(pointer, lambda tmp: Path(tmp).write_text(json.dumps(desc, indent=2)))
+    atomic_write(pointer, lambda tmp: Path(tmp).write_text(json.dumps(desc, indent=2)))
     if previous:  # the old pair is now unreferenced
         for name in (previous.get("weights"), previous.get("state")):
             if name and name not in (weights.name, state.name):
