@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from supernet.distributed import RayConfig, train_distributed
-from supernet.distributed_cluster import connect, shutdown
+from supernet.distributed.cluster import connect, shutdown
+from supernet.distributed.launch import RayConfig, train_distributed
 from supernet.train.config import TrainConfig
 
 

@@ -71,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
 
     SearchSpace.resolve(config.space)  # a bad space fails here, before any data is read
     if getattr(args, "ray_workers", None) is not None:
-        from .distributed import RayConfig, train_distributed
+        from .distributed.launch import RayConfig, train_distributed
 
         final = train_distributed(config, RayConfig.from_args(args))
     else:
@@ -121,11 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "zero-gamma, exponential LR with a constant tail). Writes checkpoints and metrics.jsonl to --out.",
     )
     _add_train_args(p)
-    from .distributed import add_distributed_args
+    from .distributed.cli import add_distributed_args, register_tune
 
     add_distributed_args(p)
     p.set_defaults(func=_train)
-
-    from .tune import register_tune
-
     register_tune(sub)

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from supernet import ElasticMobileNetV2, SearchSpace
-from supernet.distributed_sync import allreduce_step, broadcast_model, bucket_numel, weights_digest
+from supernet.distributed.sync import allreduce_step, broadcast_model, bucket_numel, weights_digest
 from supernet.train.sandwich import sandwich_backward, step_archs
 
 
@@ -37,7 +37,7 @@ def two_ranks(tmp_path_factory) -> list[dict]:
     """Both scenarios on one pair of spawned gloo ranks (spawning costs more than the work)."""
     out = tmp_path_factory.mktemp("ranks")
     # spawned children import this module by its pytest name (`tests.supernet...`): give them the root
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(Path(__file__).resolve().parents[3])
     with pytest.MonkeyPatch.context() as mpatch:
         mpatch.syspath_prepend(root)
         mp.start_processes(_run, args=(2, _free_port(), str(out)), nprocs=2, start_method="spawn")

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernet.distributed import RayConfig, train_distributed
-from supernet.distributed_cluster import ClusterError, connect
-from supernet.distributed_sync import weights_digest
+from supernet.distributed.cluster import ClusterError, connect
+from supernet.distributed.launch import RayConfig, train_distributed
+from supernet.distributed.sync import weights_digest
 from supernet.train.checkpoint import load_checkpoint
 from supernet.train.config import TrainConfig
 from supernet.train.data import DataError
 from supernet.train.trainer import Trainer
 
-TINY_SPACE = (Path(__file__).parents[1] / "spaces" / "tiny.yaml").read_text()
+TINY_SPACE = (Path(__file__).parents[2] / "spaces" / "tiny.yaml").read_text()
 
 
 def _descendants(pid: int) -> list[int]:
@@ -118,14 +118,14 @@ def test_token_authentication_is_on_and_a_wrong_token_is_refused(ray_cluster):
 
     assert os.environ.get("RAY_AUTH_MODE") == "token"  # what Ray set up for the local cluster
     address = ray.get_runtime_context().gcs_address
-    code = f"from supernet.distributed_cluster import connect; print(connect({address!r})['CPU'])"
+    code = f"from supernet.distributed.cluster import connect; print(connect({address!r})['CPU'])"
     joined = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert joined.stdout.strip().splitlines()[-1] == "2.0"
 
     env = {**os.environ, "RAY_AUTH_TOKEN": "not-the-cluster-token-0123456789"}
     start = time.perf_counter()
     refused = subprocess.run(
-        [sys.executable, "-c", f"from supernet.distributed_cluster import connect; connect({address!r})"],
+        [sys.executable, "-c", f"from supernet.distributed.cluster import connect; connect({address!r})"],
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert time.perf_counter() - start < 30

@@ -9,15 +9,12 @@ budget goes to the promising ones. The test split is never used to choose.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .distributed_cluster import check_resources, connect
-from .errors import SupernetError
+from ..errors import SupernetError
+from .cluster import check_resources, connect
 
 
 class TuneError(SupernetError):
@@ -67,8 +64,8 @@ def _trial(params: dict, base: dict, threads: int) -> None:
     import torch
     from ray import tune
 
-    from .train.config import TrainConfig
-    from .train.trainer import Trainer
+    from ..train.config import TrainConfig
+    from ..train.trainer import Trainer
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="supernet-tune-") as work:
@@ -102,7 +99,7 @@ def run_sweep(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
-    from .train.data import load_data
+    from ..train.data import load_data
 
     base = base.validate()
     sweep = sweep.validate()
@@ -180,98 +177,3 @@ def results_table(rows: list[dict], command: str) -> str:
             f"{r['epoch']} | {r['val_acc_smallest']:.4f} | {r['val_acc_largest']:.4f} | {r['score']:.4f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _tune(args: argparse.Namespace) -> int:
-    import shlex
-    import sys
-
-    from .train.config import TrainConfig
-
-    base = TrainConfig.load(args.config) if args.config else TrainConfig()
-    overrides = {k: v for k, v in (("space", args.space), ("dataset", args.dataset), ("data_dir", args.data),
-                                   ("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}  # fmt: skip
-    base = dataclasses.replace(base, **overrides)
-    sweep = SweepSpace(
-        lr=tuple(args.lr), num_random=tuple(args.num_random), label_smoothing=tuple(args.label_smoothing),
-        warmup_epochs=tuple(args.warmup_epochs),
-    )  # fmt: skip
-    rows = run_sweep(
-        base, sweep, args.samples, args.cpus_per_trial, args.grace_epochs, args.reduction_factor,
-        args.address, args.storage or str(Path(args.out).resolve() / "ray"), args.seed,
-    )  # fmt: skip
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    best = dataclasses.replace(
-        base, **{k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs")}
-    )
-    (out / "best_config.json").write_text(best.to_json())
-    prog = "python -m supernet.tune" if Path(sys.argv[0]).name == "tune.py" else Path(sys.argv[0]).name
-    command = " ".join([prog, *(shlex.quote(a) for a in sys.argv[1:])])
-    (out / "tune_results.md").write_text(results_table(rows, command))
-    print(
-        json.dumps({k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs", "score")})
-    )
-    print(f"best config: {out / 'best_config.json'}; table: {out / 'tune_results.md'}")
-    return 0
-
-
-def register_tune(sub: argparse._SubParsersAction) -> None:
-    """Add `supernet tune`."""
-    add_tune_args(
-        sub.add_parser("tune", help="ASHA sweep (Ray Tune) over lr, random subnets, label smoothing, warmup")
-    )
-
-
-def add_tune_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config", metavar="JSON", help="base TrainConfig JSON (default: the `supernet train` defaults)"
-    )
-    p.add_argument("--space", help="search-space preset or file (overrides --config)")
-    p.add_argument("--dataset", help="data set (overrides --config)")
-    p.add_argument("--data", metavar="DIR", help="data directory (overrides --config)")
-    p.add_argument("--epochs", type=int, help="epochs per trial, ASHA's max (overrides --config)")
-    p.add_argument("--batch-size", type=int, help="batch size (overrides --config)")
-    p.add_argument("--samples", type=int, default=8, help="configurations to try")
-    p.add_argument(
-        "--lr", type=float, nargs=2, default=(0.01, 0.2), metavar=("MIN", "MAX"), help="log-uniform"
-    )
-    p.add_argument("--num-random", type=int, nargs="+", default=(1, 2, 3), metavar="N", help="choices")
-    p.add_argument(
-        "--label-smoothing", type=float, nargs=2, default=(0.0, 0.2), metavar=("MIN", "MAX"), help="uniform"
-    )
-    p.add_argument(
-        "--warmup-epochs", type=float, nargs="+", default=(0.0, 1.0, 2.0), metavar="E", help="choices"
-    )
-    p.add_argument(
-        "--grace-epochs", type=int, default=1, help="ASHA: epochs every trial gets before it can be stopped"
-    )
-    p.add_argument(
-        "--reduction-factor", type=int, default=2, help="ASHA: keep 1/rf of the trials at each rung"
-    )
-    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (torch threads) per trial")
-    p.add_argument("--address", metavar="ADDR", help="Ray cluster (as for `supernet train`); default: local")
-    p.add_argument(
-        "--storage", metavar="PATH_OR_URI", help="where Ray Tune keeps trial results; default: <out>/ray"
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
-    p.add_argument("--out", default="runs/tune", help="directory for best_config.json and tune_results.md")
-    p.set_defaults(func=_tune)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m supernet.tune ...`: the same as `supernet tune ...`."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m supernet.tune", description=__doc__)
-    add_tune_args(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SupernetError as e:
-        print(f"supernet tune: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from supernet.distributed.cli import register_tune
+from supernet.distributed.tune import SweepSpace, TuneError, results_table, run_sweep, score
 from supernet.train.config import TrainConfig
-from supernet.tune import SweepSpace, TuneError, register_tune, results_table, run_sweep, score
 
-TINY_SPACE = (Path(__file__).parents[1] / "spaces" / "tiny.yaml").read_text()
+TINY_SPACE = (Path(__file__).parents[2] / "spaces" / "tiny.yaml").read_text()
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,7 @@ def test_cli_parses_sweep_ranges():
 def test_asha_sweep_on_a_local_cluster_writes_best_config_and_table(tmp_path, monkeypatch):
     import ray
 
-    from supernet.tune import _tune
+    from supernet.distributed.cli import _tune
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     space = tmp_path / "tiny.yaml"

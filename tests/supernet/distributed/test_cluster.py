@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from supernet.distributed import RayConfig, add_distributed_args, train_distributed
-from supernet.distributed_cluster import ClusterError, check_resources, connect
+from supernet.distributed.cli import add_distributed_args
+from supernet.distributed.cluster import ClusterError, check_resources, connect
+from supernet.distributed.launch import RayConfig, train_distributed
 from supernet.errors import CheckpointError, SupernetError
 from supernet.train.config import TrainConfig
 
@@ -94,7 +95,7 @@ def test_existing_run_needs_resume_before_any_cluster_work(tmp_path):
 def test_too_many_workers_for_this_machine_fail_before_ray_starts(tmp_path, monkeypatch):
     import ray
 
-    monkeypatch.setattr("supernet.distributed_cluster.os.cpu_count", lambda: 2)
+    monkeypatch.setattr("supernet.distributed.cluster.os.cpu_count", lambda: 2)
     start = time.perf_counter()
     with pytest.raises(ClusterError, match="--workers 3 needs 3 CPUs"):
         train_distributed(TrainConfig(out=str(tmp_path / "run")), RayConfig(workers=3))

@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Iterator
 
-from .errors import SupernetError
+from ..errors import SupernetError
 
 # Ray retries the GCS about once a second, 20 times by default; this many seconds is our budget.
 CONNECT_TIMEOUT_S = 5

@@ -1,7 +1,7 @@
-"""`supernet train --workers N`: the same Trainer on N Ray Train workers (gloo on CPU, NCCL on GPU).
+"""The driver of `supernet train --workers N`: the same Trainer on N Ray Train workers (gloo on CPU, NCCL on GPU).
 
 Each worker runs an unchanged `Trainer` with its rank: the train split is sharded by rank, the subnets
-of a step come from (seed, step) so all ranks agree, and `distributed_sync.allreduce_step` averages the
+of a step come from (seed, step) so all ranks agree, and `sync.allreduce_step` averages the
 whole sandwich's gradients (and BN statistics) in one all-reduce per step, so every rank holds
 bit-identical weights after every step. The loss is averaged too (one float) so the collapse guard
 decides alike everywhere.
@@ -23,15 +23,13 @@ exactly like a single-process one (extract it, resume it in one process, or resu
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .distributed_cluster import ClusterError, check_resources, connect, local_resources, starts_local_cluster
-from .errors import CheckpointError, SupernetError
+from ..errors import CheckpointError, SupernetError
+from .cluster import ClusterError, check_resources, connect, local_resources, starts_local_cluster
 
 
 @dataclass(frozen=True)
@@ -72,47 +70,6 @@ class RayConfig:
         ).validate()
 
 
-def add_distributed_args(parser: argparse.ArgumentParser) -> None:
-    """The Ray options of `supernet train` (`args.ray_workers` is None for a plain process)."""
-    g = parser.add_argument_group("Ray cluster (leave out --workers to train in this process)")
-    g.add_argument(
-        "--workers",
-        dest="ray_workers",
-        type=int,
-        metavar="N",
-        help="train on N Ray Train workers; the global batch is N x --batch-size (lr is not rescaled)",
-    )
-    g.add_argument(
-        "--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs per worker (NCCL if > 0)"
-    )
-    g.add_argument(
-        "--cpus-per-worker", type=float, default=1.0, metavar="C", help="CPUs (and torch threads) per worker"
-    )
-    g.add_argument(
-        "--address",
-        metavar="ADDR",
-        help="auto (cluster started with `ray start` here), HOST:PORT or ray://HOST:PORT; "
-        "default: $RAY_ADDRESS, else a local cluster",
-    )
-    g.add_argument(
-        "--storage",
-        metavar="PATH_OR_URI",
-        help="where Ray keeps checkpoints (shared path or s3://, gs://); default: <out>/ray",
-    )
-    g.add_argument(
-        "--max-failures",
-        type=int,
-        default=2,
-        metavar="K",
-        help="restart the workers from the last checkpoint up to K times (-1: forever)",
-    )
-    g.add_argument(
-        "--check-sync",
-        action="store_true",
-        help="hash the weights on every rank before every step and stop if they differ (slow; debugging)",
-    )
-
-
 def _storage(out: Path, ray_config: RayConfig) -> tuple[str, str]:
     return ray_config.storage or str(out / "ray"), ray_config.name or out.name
 
@@ -130,7 +87,7 @@ def _stage_resume(out: Path, storage: str, name: str) -> str:
     """Copy the run directory's checkpoint next to the Ray run, where workers on any node can read it."""
     import pyarrow.fs
 
-    from .train.checkpoint import POINTER
+    from ..train.checkpoint import POINTER
 
     desc = json.loads((out / POINTER).read_text())
     files = [desc["weights"], desc["state"], "metrics.jsonl", POINTER]  # the pointer last
@@ -156,7 +113,7 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
     """
     import ray
 
-    from .train.checkpoint import POINTER
+    from ..train.checkpoint import POINTER
 
     config = config.validate()
     ray_config = ray_config.validate()
@@ -190,6 +147,8 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
 def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: str, has_ckpt: bool):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
+
+    from .worker import train_worker
 
     use_gpu = ray_config.gpus_per_worker > 0
     loop_config = {
@@ -232,7 +191,7 @@ def _fit(trainer):
 
 def _publish(ckpt_dir: Path, out: Path, config) -> None:
     """Rewrite Ray's latest checkpoint as the run directory's checkpoint (same format, atomic pointer)."""
-    from .train.checkpoint import load_checkpoint, save_checkpoint
+    from ..train.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(ckpt_dir)
     save_checkpoint(out, ckpt.model, config, ckpt.epoch, ckpt.step, ckpt.train_state(), ckpt.meta)
@@ -240,64 +199,3 @@ def _publish(ckpt_dir: Path, out: Path, config) -> None:
         if (ckpt_dir / name).is_file():
             shutil.copyfile(ckpt_dir / name, out / name)
     (out / "config.json").write_text(config.to_json())
-
-
-def _mean_scalar(value: float) -> float:
-    import torch
-    import torch.distributed as dist
-    from ray.train.torch import get_device
-
-    t = torch.tensor([value], dtype=torch.float64, device=get_device())
-    dist.all_reduce(t)
-    return float(t) / dist.get_world_size()
-
-
-def train_worker(loop_config: dict) -> None:
-    """Ray Train's per-worker loop: restore (if any), run the Trainer, report every epoch to Ray."""
-    import ray.train
-    import torch
-    from ray.train.torch import get_device
-
-    from .distributed_sync import StepSync, broadcast_model, gather_digests
-    from .train.config import TrainConfig
-    from .train.trainer import Trainer
-
-    ctx = ray.train.get_context()
-    rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
-    torch.set_num_threads(loop_config["threads"])
-    device = get_device()
-    if device.type == "cuda":
-        torch.cuda.set_device(device)  # NCCL object collectives use the current device
-    work = Path(tempfile.gettempdir()) / f"supernet-ray-{ctx.get_experiment_name()}-rank{rank}"
-    shutil.rmtree(work, ignore_errors=True)
-    restore = ray.train.get_checkpoint()
-    if restore is None and loop_config["resume_from"]:
-        restore = ray.train.Checkpoint(loop_config["resume_from"])
-    if restore is not None:
-        restore.to_directory(str(work))
-    user_config = TrainConfig.from_dict(loop_config["config"])
-    config = dataclasses.replace(user_config, out=str(work), resume=restore is not None, progress=False)
-
-    sync = StepSync(check=loop_config["check_sync"])
-
-    def report(metrics: dict, final: bool = False) -> None:
-        """Every rank, every epoch: prove the ranks agree, then hand rank 0's run directory to Ray."""
-        digests = gather_digests(trainer.model)
-        if len(set(digests)) > 1:
-            raise RuntimeError(f"ranks diverged by epoch {trainer.epoch}: weight digests {digests}")
-        metrics = {k: v for k, v in metrics.items() if k != "checkpoint"}  # a worker-local path
-        metrics.update(weights_sha256=digests[0], world_size=world_size)
-        if sync.check and final:
-            metrics["rank_digests"] = sync.digests  # [step][rank], the parameters before each step
-        checkpoint = ray.train.Checkpoint.from_directory(str(work)) if rank == 0 else None
-        ray.train.report(metrics, checkpoint=checkpoint, delete_local_checkpoint_after_upload=False)
-
-    trainer = Trainer(
-        config, rank=rank, world_size=world_size, grad_sync=sync, is_main=rank == 0,
-        on_epoch_end=report, reduce_scalar=_mean_scalar, device=device,
-    )  # fmt: skip
-    broadcast_model(trainer.model)
-    final = trainer.fit()
-    # once more with the test accuracies, and metrics.jsonl now ending in the final record
-    report(final or {"final": True}, final=True)
-    shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""The Ray command-line pieces: the cluster options of `supernet train` and the `supernet tune` command."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .tune import SweepSpace, results_table, run_sweep
+
+
+def add_distributed_args(parser: argparse.ArgumentParser) -> None:
+    """The Ray options of `supernet train` (`args.ray_workers` is None for a plain process)."""
+    g = parser.add_argument_group("Ray cluster (leave out --workers to train in this process)")
+    g.add_argument(
+        "--workers",
+        dest="ray_workers",
+        type=int,
+        metavar="N",
+        help="train on N Ray Train workers; the global batch is N x --batch-size (lr is not rescaled)",
+    )
+    g.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs per worker (NCCL if > 0)"
+    )
+    g.add_argument(
+        "--cpus-per-worker", type=float, default=1.0, metavar="C", help="CPUs (and torch threads) per worker"
+    )
+    g.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="auto (cluster started with `ray start` here), HOST:PORT or ray://HOST:PORT; "
+        "default: $RAY_ADDRESS, else a local cluster",
+    )
+    g.add_argument(
+        "--storage",
+        metavar="PATH_OR_URI",
+        help="where Ray keeps checkpoints (shared path or s3://, gs://); default: <out>/ray",
+    )
+    g.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        metavar="K",
+        help="restart the workers from the last checkpoint up to K times (-1: forever)",
+    )
+    g.add_argument(
+        "--check-sync",
+        action="store_true",
+        help="hash the weights on every rank before every step and stop if they differ (slow; debugging)",
+    )
+
+
+def _tune(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from ..train.config import TrainConfig
+
+    base = TrainConfig.load(args.config) if args.config else TrainConfig()
+    overrides = {k: v for k, v in (("space", args.space), ("dataset", args.dataset), ("data_dir", args.data),
+                                   ("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}  # fmt: skip
+    base = dataclasses.replace(base, **overrides)
+    sweep = SweepSpace(
+        lr=tuple(args.lr), num_random=tuple(args.num_random), label_smoothing=tuple(args.label_smoothing),
+        warmup_epochs=tuple(args.warmup_epochs),
+    )  # fmt: skip
+    rows = run_sweep(
+        base, sweep, args.samples, args.cpus_per_trial, args.grace_epochs, args.reduction_factor,
+        args.address, args.storage or str(Path(args.out).resolve() / "ray"), args.seed,
+    )  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best = dataclasses.replace(
+        base, **{k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs")}
+    )
+    (out / "best_config.json").write_text(best.to_json())
+    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    (out / "tune_results.md").write_text(results_table(rows, command))
+    print(
+        json.dumps({k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs", "score")})
+    )
+    print(f"best config: {out / 'best_config.json'}; table: {out / 'tune_results.md'}")
+    return 0
+
+
+def register_tune(sub: argparse._SubParsersAction) -> None:
+    """Add `supernet tune`."""
+    add_tune_args(
+        sub.add_parser("tune", help="ASHA sweep (Ray Tune) over lr, random subnets, label smoothing, warmup")
+    )
+
+
+def add_tune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", metavar="JSON", help="base TrainConfig JSON (default: the `supernet train` defaults)"
+    )
+    p.add_argument("--space", help="search-space preset or file (overrides --config)")
+    p.add_argument("--dataset", help="data set (overrides --config)")
+    p.add_argument("--data", metavar="DIR", help="data directory (overrides --config)")
+    p.add_argument("--epochs", type=int, help="epochs per trial, ASHA's max (overrides --config)")
+    p.add_argument("--batch-size", type=int, help="batch size (overrides --config)")
+    p.add_argument("--samples", type=int, default=8, help="configurations to try")
+    p.add_argument(
+        "--lr", type=float, nargs=2, default=(0.01, 0.2), metavar=("MIN", "MAX"), help="log-uniform"
+    )
+    p.add_argument("--num-random", type=int, nargs="+", default=(1, 2, 3), metavar="N", help="choices")
+    p.add_argument(
+        "--label-smoothing", type=float, nargs=2, default=(0.0, 0.2), metavar=("MIN", "MAX"), help="uniform"
+    )
+    p.add_argument(
+        "--warmup-epochs", type=float, nargs="+", default=(0.0, 1.0, 2.0), metavar="E", help="choices"
+    )
+    p.add_argument(
+        "--grace-epochs", type=int, default=1, help="ASHA: epochs every trial gets before it can be stopped"
+    )
+    p.add_argument(
+        "--reduction-factor", type=int, default=2, help="ASHA: keep 1/rf of the trials at each rung"
+    )
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (torch threads) per trial")
+    p.add_argument("--address", metavar="ADDR", help="Ray cluster (as for `supernet train`); default: local")
+    p.add_argument(
+        "--storage", metavar="PATH_OR_URI", help="where Ray Tune keeps trial results; default: <out>/ray"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
+    p.add_argument("--out", default="runs/tune", help="directory for best_config.json and tune_results.md")
+    p.set_defaults(func=_tune)
