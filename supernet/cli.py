@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from .errors import SupernetError
+from .errors import CheckpointError, SupernetError
 
 # TrainConfig fields whose CLI flag differs from `--field-name` (Ray owns `--workers`).
 _TRAIN_FLAGS = {"data_dir": "--data", "workers": "--loader-workers"}
@@ -66,7 +67,21 @@ def _train(args: argparse.Namespace) -> int:
 
     base = TrainConfig.load(args.config).to_dict() if args.config else {}
     given = {k[len("train_") :]: v for k, v in vars(args).items() if k.startswith("train_")}
-    config = TrainConfig.from_dict({**base, **given})
+    merged = {**base, **given}
+    if merged.get("resume"):
+        # A resumed run keeps its saved config; options given now must agree with it (the Trainer lists
+        # those that do not), except the few that may change (epochs, progress, device, ...).
+        from .train.checkpoint import POINTER, read_pointer
+
+        out = Path(merged.get("out", TrainConfig.out))
+        if not (out / POINTER).is_file():
+            raise CheckpointError(
+                f"--resume: {out} holds no checkpoint ({POINTER} is missing); drop --resume to start "
+                "a new run there, or give the run directory to continue"
+            )
+        saved = read_pointer(out)["config"]
+        merged = {**saved, **merged, "out": str(out)}
+    config = TrainConfig.from_dict(merged)
     from .space import SearchSpace
 
     SearchSpace.resolve(config.space)  # a bad space fails here, before any data is read

@@ -15,3 +15,11 @@ class SpaceError(SupernetError):
 
 class CheckpointError(SupernetError):
     """A missing, corrupt or mismatched checkpoint."""
+
+
+class OutputError(SupernetError):
+    """An output that cannot or must not be written (exists, read-only, disk full, locked by another run)."""
+
+
+class InputFileError(SupernetError):
+    """A file the project reads (JSON config, arch, checkpoint description) that is unreadable or malformed."""

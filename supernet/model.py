@@ -12,8 +12,26 @@ from torch import nn
 
 from .arch import ArchConfig
 from .blocks import ElasticInvertedResidual
+from .errors import SupernetError
 from .ops import DynamicConv2d
 from .space import SearchSpace
+
+# Activations by the name checkpoints store (a class cannot be stored safely; a name rebuilds the model).
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu6": nn.ReLU6,
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "hard_swish": nn.Hardswish,
+    "gelu": nn.GELU,
+}
+
+
+def activation_name(act_layer: str | type[nn.Module]) -> str:
+    """The stored name of an activation given by name or class; anything else is a SupernetError."""
+    for name, cls in ACTIVATIONS.items():
+        if act_layer == name or act_layer is cls:
+            return name
+    raise SupernetError(f"act_layer {act_layer!r} is not supported; allowed: {', '.join(ACTIVATIONS)}")
 
 
 class ElasticMobileNetV2(nn.Module):
@@ -32,9 +50,11 @@ class ElasticMobileNetV2(nn.Module):
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         kernel_transform: bool = False,
-        act_layer: type[nn.Module] = nn.ReLU6,
+        act_layer: str | type[nn.Module] = "relu6",
     ) -> None:
         super().__init__()
+        self.act_name = activation_name(act_layer)  # saved with checkpoints, used by extract_subnet
+        act_layer = ACTIVATIONS[self.act_name]
         self.space = space
         self.num_classes = num_classes
         self.in_chans = in_chans

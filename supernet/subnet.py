@@ -10,7 +10,7 @@ from timm.models._efficientnet_builder import decode_arch_def, round_channels
 from torch import nn
 
 from .arch import ArchConfig
-from .model import ElasticMobileNetV2
+from .model import ACTIVATIONS, ElasticMobileNetV2
 from .ops import DynamicDepthwiseConv2d
 from .space import SearchSpace
 
@@ -55,7 +55,14 @@ def build_subnet(
 @torch.no_grad()
 def extract_subnet(supernet: ElasticMobileNetV2, arch: ArchConfig) -> EfficientNet:
     """A standalone timm model equal to `supernet` with `arch` active (weights and BN statistics copied)."""
-    subnet = build_subnet(supernet.space, arch, supernet.num_classes, supernet.in_chans, supernet.drop_rate)
+    subnet = build_subnet(
+        supernet.space,
+        arch,
+        num_classes=supernet.num_classes,
+        in_chans=supernet.in_chans,
+        drop_rate=supernet.drop_rate,
+        act_layer=ACTIVATIONS[supernet.act_name],
+    )
     sources = dict(supernet.named_modules())
     for name, module in subnet.named_modules():
         tensors = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]

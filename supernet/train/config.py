@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import re
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..checks import MAX_SEED, check_float, check_int
 from ..errors import SupernetError
+from ..jsonfile import check_fields, describe, read_json, type_ok
 
 DATASETS = ("digits", "fashion-mnist", "cifar10", "imagefolder", "synthetic")
 OPTIMIZERS = ("sgd", "rmsproptf")
 AMP_MODES = ("none", "bf16", "fp16")
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
+MAX_IMG_SIZE = 1024  # pixels per side; larger in-memory sets would need tens of GB
 
 
 class TrainConfigError(SupernetError):
     """A training option outside its allowed values."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Defaults are the `make demo` run: `mbv2-small` on digits, 10 epochs (measured: test accuracy 95.0%
     smallest / 97.8% largest, ~8 min at 1 thread once the shared CPU calmed down; see docs/training.md).
@@ -72,49 +80,70 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self) -> TrainConfig:
-        """Raise TrainConfigError naming the first bad option and what is allowed."""
+        """Raise TrainConfigError naming the first bad option (wrong type, not finite, out of range) and
+        what is allowed."""
+        hints = _hints()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            finite = value if not isinstance(value, float) or math.isfinite(value) else 0.0  # range: below
+            if not type_ok(finite, hints[f.name]):
+                raise TrainConfigError(f"{f.name} is {value!r}; allowed: {describe(hints[f.name])}")
 
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise TrainConfigError(msg)
 
+        def num(name: str, lo=None, hi=None, lo_open=False, hi_open=False) -> None:
+            value = getattr(self, name)
+            if hints[name] is int or hints[name] == (int | None):
+                check_int(name, value, lo, hi, error=TrainConfigError)
+            elif value is not None:
+                check_float(name, value, lo, hi, lo_open, hi_open, error=TrainConfigError)
+
         need(self.dataset in DATASETS, f"dataset {self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
         need(self.opt in OPTIMIZERS, f"opt {self.opt!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
         need(self.amp in AMP_MODES, f"amp {self.amp!r} is unknown; allowed: {', '.join(AMP_MODES)}")
-        need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         need(
-            self.batch_size >= 2, f"batch_size must be >= 2 (BatchNorm needs 2 images), got {self.batch_size}"
+            re.fullmatch(DEVICE_PATTERN, self.device) is not None,
+            f"device {self.device!r} is unknown; allowed: auto, cpu, cuda, cuda:N",
         )
-        need(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        need(self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
-        need(0 < self.lr_decay_rate <= 1, f"lr_decay_rate must be in (0, 1], got {self.lr_decay_rate}")
-        need(self.lr_decay_epochs > 0, f"lr_decay_epochs must be > 0, got {self.lr_decay_epochs}")
-        need(0 <= self.lr_floor <= 1, f"lr_floor must be in [0, 1], got {self.lr_floor}")
-        need(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        need(self.num_random >= 0, f"num_random must be >= 0, got {self.num_random}")
+        need(bool(self.space.strip()), "space must name a preset or a .yaml/.json file")
+        need(bool(self.out.strip()), "out must name a run directory")
+        num("epochs", 1, 1_000_000)
+        if self.batch_size < 2:
+            raise TrainConfigError(
+                f"batch_size must be >= 2 (BatchNorm needs 2 images), got {self.batch_size}"
+            )
+        num("batch_size", 2, 1 << 20)
+        num("lr", 0, None, lo_open=True)
+        num("warmup_epochs", 0, 1_000_000)
+        num("lr_decay_rate", 0, 1, lo_open=True)
+        num("lr_decay_epochs", 0, 1_000_000, lo_open=True)
+        num("lr_floor", 0, 1)
+        num("val_fraction", 0, 1, lo_open=True, hi_open=True)
+        num("momentum", 0, 1, hi_open=True)
+        num("weight_decay", 0, None)
+        num("grad_clip", 0, None, lo_open=True)
+        num("label_smoothing", 0, 1, hi_open=True)
+        num("drop_rate", 0, 1, hi_open=True)
+        num("drop_path_rate", 0, 1, hi_open=True)
+        num("num_random", 0, 64)
         need(self.sandwich or self.num_random >= 1, "without the sandwich rule num_random must be >= 1")
         need(
             self.sandwich or not self.inplace_distill,
             "inplace_distill needs the sandwich rule (the largest subnet is the teacher); turn one off or both on",
         )
-        need(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        need(0 <= self.drop_rate < 1, f"drop_rate must be in [0, 1), got {self.drop_rate}")
-        need(0 <= self.drop_path_rate < 1, f"drop_path_rate must be in [0, 1), got {self.drop_path_rate}")
-        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        need(
-            self.grad_clip is None or self.grad_clip > 0,
-            f"grad_clip must be > 0 or null, got {self.grad_clip}",
-        )
-        need(self.calib_images >= 2, f"calib_images must be >= 2, got {self.calib_images}")
-        need(self.calib_batch_size >= 2, f"calib_batch_size must be >= 2, got {self.calib_batch_size}")
-        need(self.img_size is None or self.img_size >= 8, f"img_size must be >= 8, got {self.img_size}")
-        need(self.spike_factor > 1, f"spike_factor must be > 1, got {self.spike_factor}")
-        need(self.max_skips >= 1, f"max_skips must be >= 1, got {self.max_skips}")
-        need(
-            0 < self.rollback_lr_factor <= 1,
-            f"rollback_lr_factor must be in (0, 1], got {self.rollback_lr_factor}",
-        )
-        need(self.workers >= 0, f"workers must be >= 0, got {self.workers}")
+        num("calib_images", 2, 10_000_000)
+        num("calib_batch_size", 2, 1 << 20)
+        num("eval_batch_size", 1, 1 << 20)
+        if self.img_size is not None:
+            num("img_size", 8, MAX_IMG_SIZE)
+        num("seed", 0, MAX_SEED)
+        num("workers", 0, 256)
+        num("spike_factor", 1, None, lo_open=True)
+        num("spike_warmup_steps", 0, 1_000_000)
+        num("max_skips", 1, 1_000_000)
+        num("rollback_lr_factor", 0, 1, lo_open=True)
         return self
 
     def to_dict(self) -> dict:
@@ -124,21 +153,16 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise TrainConfigError(
-                f"unknown training options {unknown}; allowed: {', '.join(sorted(allowed))}"
-            )
+    def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
+        check_fields(data, _hints(), where, TrainConfigError, optional={f.name for f in fields(cls)})
         return cls(**data).validate()
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        p = Path(path)
-        try:
-            return cls.from_dict(json.loads(p.read_text()))
-        except FileNotFoundError:
-            raise TrainConfigError(f"training config file not found: {p}")
-        except json.JSONDecodeError as e:
-            raise TrainConfigError(f"training config {p} is not valid JSON: {e}")
+        data = read_json(path, "training config", TrainConfigError)
+        return cls.from_dict(data, where=f"training config {path}")
+
+
+@functools.cache
+def _hints() -> dict:
+    return typing.get_type_hints(TrainConfig)

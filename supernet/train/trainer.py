@@ -27,22 +27,55 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..errors import CheckpointError
+from ..files import append_line, atomic_write_text, write_json
 from ..model import ElasticMobileNetV2
+from ..outdir import FolderLock, check_out_dir
 from ..space import SearchSpace
-from .checkpoint import POINTER, load_checkpoint, save_checkpoint
+from .checkpoint import POINTER, clean_run_dir, load_checkpoint, read_pointer, save_checkpoint
 from .config import TrainConfig, TrainConfigError
 from .data import calibration_images, load_data, stack
 from .evaluate import evaluate_subnet
-from .guard import CollapseGuard
+from .guard import CollapseGuard, check_health, weight_norm
 from .optim import create_train_optimizer, create_train_scheduler
 from .resize import preprocessing_card
 from .sandwich import sandwich_backward, step_archs
+
+# Options a resumed run may change: they do not alter what is computed (or, for epochs, only how long).
+RESUMABLE_CHANGES = (
+    "resume",
+    "epochs",
+    "progress",
+    "workers",
+    "device",
+    "out",
+    "data_dir",
+    "eval_batch_size",
+)
+METRICS = "metrics.jsonl"
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= count:
+            gpus = f", cuda:0..cuda:{count - 1}" if count else ""
+            raise TrainConfigError(
+                f"device {name}: this machine has {count} CUDA GPU(s); allowed: auto, cpu{gpus}"
+            )
     return torch.device(name)
+
+
+def resume_conflicts(given: TrainConfig, saved: TrainConfig) -> list[str]:
+    """'name (given X, run used Y)' for each option of `given` that contradicts the saved run's config."""
+    old, new = saved.to_dict(), given.to_dict()
+    return [
+        f"{k} (given {new[k]!r}, run used {old[k]!r})"
+        for k in old
+        if k not in RESUMABLE_CHANGES and new[k] != old[k]
+    ]
 
 
 class Trainer:
@@ -57,12 +90,22 @@ class Trainer:
         reduce_scalar: Callable[[float], float] | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        self.config = config = config.validate()
+        self.config = config.validate()
         self.rank, self.world_size, self.is_main = rank, world_size, is_main
         self.grad_sync, self.on_epoch_end, self.reduce_scalar = grad_sync, on_epoch_end, reduce_scalar
         self.device = torch.device(device) if device is not None else resolve_device(config.device)
         self.out = Path(config.out)
         self.space = SearchSpace.resolve(config.space)
+        self._lock: FolderLock | None = None
+        self._claim()  # before any data is read: a busy or mismatched run directory fails in a second
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self) -> None:
+        config, rank, world_size, is_main = self.config, self.rank, self.world_size, self.is_main
         self.bundle = load_data(
             config.dataset,
             config.data_dir,
@@ -109,6 +152,7 @@ class Trainer:
         self.scheduler = create_train_scheduler(self.optimizer, config, len(self.loader))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.guard = CollapseGuard(config.spike_factor, config.spike_warmup_steps, config.max_skips)
+        self.initial_norm = weight_norm(self.model)
         self.epoch = self.step = 0
         self.rollbacks = 0
         if is_main:
@@ -118,19 +162,47 @@ class Trainer:
         self._snapshot()
 
     # ---- state ----------------------------------------------------------------------------
-    def _start(self) -> None:
-        has_ckpt = (self.out / POINTER).is_file()
-        if has_ckpt and not self.config.resume:
+    def _claim(self) -> None:
+        """Own the run directory (main rank) and check --resume against what the directory holds."""
+        if self.is_main:
+            check_out_dir(self.out)
+            self._lock = FolderLock(self.out).acquire()
+        pointer = self.out / POINTER
+        if not self.config.resume:
+            if pointer.is_file():
+                raise CheckpointError(
+                    f"{self.out} already holds a checkpoint; pass --resume to continue it or choose another --out"
+                )
+            return
+        if not pointer.is_file():
             raise CheckpointError(
-                f"{self.out} already holds a checkpoint; pass --resume to continue it or choose another --out"
+                f"--resume: {self.out} holds no checkpoint ({POINTER} is missing); drop --resume to start "
+                "a new run there, or give the run directory to continue"
             )
-        if has_ckpt:
+        saved = TrainConfig.from_dict(read_pointer(pointer)["config"], where=f"checkpoint {pointer}: config")
+        conflicts = resume_conflicts(self.config, saved)
+        if conflicts:
+            raise CheckpointError(
+                f"--resume: options contradict the run in {self.out}: {'; '.join(conflicts)}; drop them "
+                f"(a resumed run keeps its config; only {', '.join(RESUMABLE_CHANGES[1:])} may change)"
+            )
+
+    def close(self) -> None:
+        """Release the run directory (`fit` does this when it ends, however it ends)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _start(self) -> None:
+        if self.is_main:
+            clean_run_dir(self.out)  # temp files and unreferenced epoch files of a killed or disk-full run
+        if self.config.resume:
             self._resume()
         elif self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "metrics.jsonl").write_text("")
+            atomic_write_text(self.out / METRICS, "")
         if self.is_main:
-            (self.out / "config.json").write_text(self.config.to_json())
+            write_json(self.out / "config.json", self.config.to_dict())
 
     def train_state(self) -> dict:
         return {
@@ -138,6 +210,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "guard": self.guard.state_dict(),
+            "initial_weight_norm": self.initial_norm,
             "rollbacks": self.rollbacks,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -145,21 +218,54 @@ class Trainer:
 
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.out, space=self.space)
-        self.model.load_state_dict(ckpt.model.state_dict())
-        state = ckpt.train_state(map_location=self.device)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.guard.load_state_dict(state["guard"])
-        self.rollbacks = int(state["rollbacks"])
+        try:
+            self.model.load_state_dict(ckpt.model.state_dict())
+            state = ckpt.train_state(map_location=self.device)
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.guard.load_state_dict(state["guard"])
+            self.rollbacks = int(state["rollbacks"])
+            self.initial_norm = float(state.get("initial_weight_norm", weight_norm(self.model)))
+            torch_rng, cuda_rng = state["torch_rng"], state["cuda_rng"]
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            what = (
+                f"lacks {e}"
+                if isinstance(e, KeyError)
+                else f"does not fit this run ({str(e).splitlines()[0]})"
+            )
+            raise CheckpointError(
+                f"training state {ckpt.state_path} {what}; it is corrupt or from another run"
+            )
         if self.world_size == 1:
-            torch.set_rng_state(state["torch_rng"].cpu())
-            if state["cuda_rng"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+            torch.set_rng_state(torch_rng.cpu())
+            if cuda_rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in cuda_rng])
         else:
             torch.manual_seed(self.config.seed * 1000 + self.rank + 1 + ckpt.epoch * 7919)
         self.epoch, self.step = ckpt.epoch, ckpt.step
+        if self.is_main:
+            self._repair_metrics(ckpt.epoch, ckpt.metrics)
         self._log({"event": "resume", "epoch": ckpt.epoch, "step": ckpt.step, "checkpoint": str(ckpt.path)})
+
+    def _repair_metrics(self, epoch: int, record: dict | None) -> None:
+        """Drop a torn last line of a killed write; restore the checkpoint's epoch line if the kill came
+        between the checkpoint and the metrics write."""
+        path = self.out / METRICS
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+            atomic_write_text(path, text)
+        logged = set()
+        for line in text.splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(r, dict) and "loss" in r:
+                logged.add(r.get("epoch"))
+        if record is not None and epoch not in logged:
+            append_line(path, json.dumps(record))
 
     def _snapshot(self) -> None:
         """In-memory copy of the state at the last epoch boundary: what the collapse guard rolls back to."""
@@ -183,8 +289,7 @@ class Trainer:
 
     def _log(self, record: dict) -> None:
         if self.is_main:
-            with open(self.out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_line(self.out / METRICS, json.dumps(record))
             if "event" in record:
                 tqdm.write(f"[train] {json.dumps(record)}")
 
@@ -301,15 +406,41 @@ class Trainer:
         }
 
     def fit(self) -> dict:
-        """Train to `config.epochs` (from the resumed epoch), then report test accuracy (main only)."""
+        """Train to `config.epochs` (from the resumed epoch), then report test accuracy (main only).
+        The run directory is released when this returns or raises."""
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def _epoch_loss(self, metrics: dict) -> float:
+        """The epoch's mean loss of one subnet against the labels (NaN when every step was skipped)."""
+        if metrics["skipped_steps"] >= len(self.loader):
+            return math.nan
+        if self.config.sandwich:
+            return metrics["loss_largest"]
+        return metrics["loss"] / max(1, self.config.num_random)
+
+    def _fit(self) -> dict:
         while self.epoch < self.config.epochs:
             metrics = {"epoch": self.epoch + 1, **self.train_epoch()}
             self.epoch += 1
             metrics["step"] = self.step
+            check_health(
+                self.model,
+                self.initial_norm,
+                self._epoch_loss(metrics),
+                self.bundle.num_classes,
+                self.epoch,
+                self.step,
+                self.config.lr * self.scheduler.lr_scale,
+                self.config.momentum,
+            )
             if self.is_main:
                 val = self.evaluate(self.val_images, self.val_labels)
                 metrics.update(val_acc_smallest=val["smallest"], val_acc_largest=val["largest"])
-                path = save_checkpoint(
+                metrics["checkpoint"] = str(self.out / POINTER)
+                save_checkpoint(
                     self.out,
                     self.model,
                     self.config,
@@ -317,8 +448,8 @@ class Trainer:
                     self.step,
                     self.train_state(),
                     self.checkpoint_meta(),
+                    metrics=metrics,
                 )
-                metrics["checkpoint"] = str(path)
                 self._log(metrics)
                 tqdm.write(
                     f"epoch {metrics['epoch']}/{self.config.epochs} loss {metrics['loss']:.3f} "

@@ -1,0 +1,143 @@
+"""One validating reader for every JSON file the project reads (training config, arch, checkpoint, logs).
+
+`read_json` turns every way a file can be wrong (missing, a folder, not UTF-8, not JSON, NaN/Infinity,
+the wrong top-level type) into one error line naming the file. `check_fields` then checks an object's
+keys and value types against a schema of type annotations (`int`, `float`, `str`, `bool`, `X | None`,
+`list[T]`, `tuple[T, ...]`, `dict`): unknown keys, missing keys and wrong types (a bool, string or float
+where an integer goes, null where a number goes) are errors naming the file, the field, what is wrong
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from pathlib import Path
+
+from .errors import InputFileError, SupernetError
+
+
+def _no_constants(name: str):
+    raise ValueError(f"it holds {name}, which is not a JSON number")
+
+
+def parse_json(text: str, where: str, error: type[SupernetError] = InputFileError):
+    """JSON text -> data; NaN/Infinity and syntax errors are one-line `error`s naming `where`."""
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as e:
+        raise error(f"{where} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); it is corrupt or truncated")
+    except ValueError as e:
+        raise error(f"{where} is not valid JSON: {e}; allowed: finite numbers")
+    except RecursionError:
+        raise error(f"{where} is nested too deeply to be a valid file")
+
+
+def read_json(
+    path: str | Path, what: str, error: type[SupernetError] = InputFileError, kind: type = dict
+) -> typing.Any:
+    """The parsed content of the JSON file `path` (a `what`, e.g. 'training config'), which must be a `kind`."""
+    p = Path(path)
+    where = f"{what} {p}"
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{where} not found")
+    except IsADirectoryError:
+        raise error(f"{where} is a folder; give a JSON file")
+    except OSError as e:
+        raise error(f"{where} is unreadable ({e.strerror or e.__class__.__name__})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(
+            f"{where} is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); allowed: a JSON file"
+        )
+    data = parse_json(text, where, error)
+    if not isinstance(data, kind):
+        raise error(
+            f"{where} must hold a JSON {_KIND_NAMES.get(kind, kind.__name__)}, not {_json_name(data)}"
+        )
+    return data
+
+
+_KIND_NAMES = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _json_name(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"a JSON {_KIND_NAMES.get(type(value), type(value).__name__)}"
+
+
+def describe(annotation) -> str:
+    """What a value of this annotation looks like, for 'allowed:' messages."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        parts = [describe(a) for a in args if a is not type(None)]
+        return " or ".join(parts) + (" or null" if type(None) in args else "")
+    if origin in (list, tuple):
+        return f"a list of {describe(args[0]).removeprefix('an ').removeprefix('a ')}s" if args else "a list"
+    return {
+        int: "an integer",
+        float: "a finite number",
+        str: "a string",
+        bool: "true or false",
+        dict: "an object",
+    }.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def type_ok(value, annotation) -> bool:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(type_ok(value, a) for a in args)
+    if annotation is type(None):
+        return value is None
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        item = args[0] if args else typing.Any
+        return all(type_ok(v, item) for v in value)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if annotation is str:
+        return isinstance(value, str)
+    if annotation is dict:
+        return isinstance(value, dict)
+    return isinstance(value, annotation)
+
+
+def check_fields(
+    data: dict,
+    schema: dict[str, typing.Any],
+    where: str,
+    error: type[SupernetError] = InputFileError,
+    optional: tuple[str, ...] | set[str] = (),
+) -> dict:
+    """Require `data`'s keys to be `schema`'s (all but `optional` present) and each value of its type."""
+    if not isinstance(data, dict):
+        raise error(f"{where} must be a JSON object, not {_json_name(data)}")
+    unknown = sorted(set(data) - set(schema))
+    if unknown:
+        raise error(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(schema)}")
+    missing = [k for k in schema if k not in data and k not in optional]
+    if missing:
+        raise error(f"{where} lacks field(s) {', '.join(missing)}")
+    for key, annotation in schema.items():
+        if key in data and not type_ok(data[key], annotation):
+            raise error(f"{where}: {key} is {_json_name(data[key])}; allowed: {describe(annotation)}")
+    return data
