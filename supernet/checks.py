@@ -90,7 +90,9 @@ def float_arg(lo: float | None = None, hi: float | None = None, lo_open: bool = 
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number {_range(lo, hi, lo_open, hi_open)}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"must be a number {_range(lo, hi, lo_open, hi_open)}, got {text!r}"
+            )
         try:
             return check_float("value", value, lo, hi, lo_open, hi_open)
         except SupernetError as e:

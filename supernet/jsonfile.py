@@ -28,7 +28,9 @@ def parse_json(text: str, where: str, error: type[SupernetError] = InputFileErro
     try:
         return json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as e:
-        raise error(f"{where} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); it is corrupt or truncated")
+        raise error(
+            f"{where} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); it is corrupt or truncated"
+        )
     except ValueError as e:
         raise error(f"{where} is not valid JSON: {e}; allowed: finite numbers")
     except RecursionError:

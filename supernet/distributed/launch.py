@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError, SupernetError
+from ..outdir import FolderLock, check_out_dir
 from .cluster import ClusterError, check_resources, connect, local_resources, starts_local_cluster
 
 
@@ -130,17 +131,20 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
         check_resources(
             local_resources(), ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker
         )
-    resources = connect(ray_config.address)
-    try:
-        check_resources(resources, ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker)
-        result = _fit(_make_trainer(config, ray_config, out, storage, name, has_ckpt))
-    finally:
-        if owns_connection:
-            ray.shutdown()
-    if result.checkpoint is None:
-        raise ClusterError(f"the Ray run {storage}/{name} finished without a checkpoint")
-    with result.checkpoint.as_directory() as ckpt_dir:
-        _publish(Path(ckpt_dir), out, config)
+    with FolderLock(check_out_dir(out)):  # one run per directory, for the whole distributed run
+        resources = connect(ray_config.address)
+        try:
+            check_resources(
+                resources, ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker
+            )
+            result = _fit(_make_trainer(config, ray_config, out, storage, name, has_ckpt))
+        finally:
+            if owns_connection:
+                ray.shutdown()
+        if result.checkpoint is None:
+            raise ClusterError(f"the Ray run {storage}/{name} finished without a checkpoint")
+        with result.checkpoint.as_directory() as ckpt_dir:
+            _publish(Path(ckpt_dir), out, config)
     return dict(result.metrics)
 
 

@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..outdir import LOCK
+
 
 def _mean_scalar(value: float) -> float:
     import torch
@@ -41,6 +43,7 @@ def train_worker(loop_config: dict) -> None:
         restore = ray.train.Checkpoint(loop_config["resume_from"])
     if restore is not None:
         restore.to_directory(str(work))
+        (work / LOCK).unlink(missing_ok=True)  # the dead worker's lock travelled with its checkpoint
     user_config = TrainConfig.from_dict(loop_config["config"])
     config = dataclasses.replace(user_config, out=str(work), resume=restore is not None, progress=False)
 
