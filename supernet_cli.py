@@ -8,12 +8,19 @@ import sys
 from supernet.errors import SupernetError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (what is wrong, what is allowed) and exit code 2, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from extract.cli import register as register_extract
     from latency.cli import register as register_latency
     from supernet.cli import register as register_supernet
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="supernet",
         description="Train one elastic MobileNetV2 supernet, then cut out and ship the best subnet for a latency budget.",
     )

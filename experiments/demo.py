@@ -26,7 +26,8 @@ def run(*args: str) -> None:
 
 
 def main() -> None:
-    run("train", "--dataset", "digits", "--out", str(RUN), "--resume")
+    resume = ["--resume"] if (RUN / "checkpoint.json").is_file() else []  # rerunning continues the run
+    run("train", "--dataset", "digits", "--out", str(RUN), *resume)
     run(
         "latency",
         "build",
@@ -51,6 +52,9 @@ def main() -> None:
     lo, hi = table.predict_ms(space.smallest()), table.predict_ms(space.largest())
     budget = round(math.sqrt(lo * hi), 3)
     print(f"\nthis CPU: smallest subnet {lo:.3f} ms, largest {hi:.3f} ms predicted; budget {budget} ms")
+    if (DEPLOY / "search.json").is_file():  # complete; a killed extract resumes from its journal instead
+        print(f"\n{DEPLOY} already holds a finished extract (rerun with `supernet extract ... --overwrite`)")
+        return
     run(
         "extract",
         "--checkpoint",

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import platform
-import time
-from importlib import metadata
 from pathlib import Path
+
+from supernet.provenance import library_versions, utc_timestamp
 
 from .files import sha256_file
 from .onnx_io import INPUT_NAME, OUTPUT_NAME
 
 CARD_FORMAT = "supernet-card/1"
-LIBRARIES = ("supernet", "torch", "timm", "onnx", "onnxruntime", "numpy")
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+__all__ = ["CARD_FORMAT", "build_card", "file_entries", "library_versions", "preprocessing"]
 
 
 def preprocessing(resolution: int, in_chans: int, mean, std, resize: dict | None = None) -> dict:
@@ -39,6 +28,8 @@ def preprocessing(resolution: int, in_chans: int, mean, std, resize: dict | None
         "std": [float(s) for s in std],
         **(resize or {}),
         "output": "logits (apply softmax for probabilities)",
+        "finite_inputs": "required: check that every pixel is finite before inference; the fp32 model turns "
+        "NaN/inf into NaN logits, the int8 model clips them into finite, meaningless logits",
     }
 
 
@@ -50,7 +41,7 @@ def build_card(**sections) -> dict:
     """`sections` (arch, space, checkpoint, accuracy, latency, ...) under a format tag, time and versions."""
     return {
         "format": CARD_FORMAT,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": utc_timestamp(),
         **sections,
         "versions": library_versions(),
     }

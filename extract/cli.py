@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
+import shutil
 from pathlib import Path
+
+from supernet.checks import MAX_SEED, float_arg, int_arg
+from supernet.errors import OutputError
+from supernet.files import atomic_write_text
+from supernet.outdir import check_out_dir, owned_folder
 
 from .errors import ExtractError
 
@@ -16,47 +23,75 @@ def _budgets(text: str) -> list[float]:
         budgets = [float(b) for b in text.split(",") if b.strip()]
     except ValueError:
         raise ExtractError(f"--budget-ms must be numbers separated by commas (e.g. 1.5,2,2.5), got {text!r}")
-    if not budgets or any(not b > 0 for b in budgets):
-        raise ExtractError(f"--budget-ms must be positive numbers in ms, got {text!r}")
+    if not budgets or any(not (b > 0 and math.isfinite(b)) for b in budgets):
+        raise ExtractError(f"--budget-ms must be positive finite numbers, got {text!r}")
     return sorted(set(budgets))
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ExtractError(f"--out {out} exists and is not a folder")
+def _check_out(out: Path, overwrite: bool, resumable: bool = False) -> None:
+    """A folder that holds a complete export or search needs --overwrite (or, for extract, --resume);
+    one holding a killed extract's journal continues it."""
+    from .journal import JOURNAL
+
+    check_out_dir(out)
+    if overwrite or not out.is_dir() or (resumable and (out / JOURNAL).is_file()):
+        return
+    done = [p for p in ("card.json", "search.json") if (out / p).is_file()]
+    done += [str(p.relative_to(out)) for p in sorted(out.glob("budget-*/card.json"))]
+    if done:
+        extra = " or --resume to continue its search" if resumable else ""
+        raise OutputError(
+            f"--out {out} already holds an export ({', '.join(done[:3])}); pass --overwrite to replace it{extra}, "
+            "or choose another --out"
+        )
+
+
+def _remove_stale(out: Path, folders: set[Path]) -> None:
+    """After a successful extract: drop budget folders and top-level export files of an earlier one."""
+    from .files import EXPORT_FILES
+
+    for p in out.glob("budget-*"):
+        if p.is_dir() and p not in folders:
+            shutil.rmtree(p)
+    if out not in folders:
+        for name in EXPORT_FILES:
+            (out / name).unlink(missing_ok=True)
 
 
 def _set_threads(threads: int) -> None:
     import torch
 
-    if threads < 1:
-        raise ExtractError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from .evaluator import ArchEvaluator
-    from .export import export_arch
-    from .pipeline import latency_spec, load_eval_data, open_checkpoint, open_table, score_fn, source_info
-    from .report import budget_table, load_scores, plot_pareto, save_search
-    from .search import STRATEGIES, check_budgets, run_search
+    from .pipeline import open_checkpoint, open_table
+    from .search import STRATEGIES, check_budgets
 
     budgets, out = _budgets(args.budget_ms), Path(args.out)
     if args.strategy not in STRATEGIES:
         raise ExtractError(f"unknown --strategy {args.strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    if args.search_calib_images < 2 or (args.calib_images is not None and args.calib_images < 2):
-        raise ExtractError(
-            "--calib-images and --search-calib-images must be at least 2 (BatchNorm statistics)"
-        )
     if args.evals < len(budgets):
         raise ExtractError(
             f"--evals {args.evals} is fewer than the {len(budgets)} budgets; give at least one per budget"
         )
-    _check_out(out)
+    _check_out(out, args.overwrite or args.resume, resumable=True)
     _set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     table = open_table(args.lut, ckpt.model, args.target)
     check_budgets(ckpt.space, table.predict_ms, budgets, table.unit)
+    with owned_folder(out):
+        return _run_extract(args, out, budgets, ckpt, table)
+
+
+def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> int:
+    from .evaluator import ArchEvaluator
+    from .export import export_arch
+    from .journal import JOURNAL, SearchJournal
+    from .pipeline import latency_spec, load_eval_data, score_fn, source_info
+    from .report import budget_table, load_scores, plot_pareto, save_search
+    from .search import run_search
+
     data = load_eval_data(ckpt.config, ckpt.space, args.calib_images, args.search_calib_images)
     latency = latency_spec(table, args.target, args.lut)
     same_scores = {
@@ -64,9 +99,15 @@ def _extract(args: argparse.Namespace) -> int:
         "search_calib_images": len(data.search_calib),
         "val_images": len(data.val[1]),
     }
-    previous = load_scores(out / "search.json", **same_scores) if args.resume else []
+    journal_path = out / JOURNAL
+    previous = (
+        load_scores(out / "search.json", **same_scores) if args.resume and not journal_path.is_file() else []
+    )
+    journal = SearchJournal(journal_path, same_scores)
+    if journal.replayed:
+        print(f"resuming a killed search: {journal.replayed} scores from {journal_path}")
     evaluator = ArchEvaluator(
-        score_fn(ckpt.model, data), table.predict_ms, args.evals, progress=not args.quiet
+        journal.wrap(score_fn(ckpt.model, data)), table.predict_ms, args.evals, progress=not args.quiet
     )
     evaluator.preload(previous)
     try:
@@ -82,9 +123,10 @@ def _extract(args: argparse.Namespace) -> int:
         "table": latency.table,
         **same_scores,
     }
-    measured = {}
+    measured, folders = {}, set()
     for budget, ev in best.items():
         folder = out if len(budgets) == 1 else out / f"budget-{budget:g}{table.unit}"
+        folders.add(folder)
         card = export_arch(
             ckpt.model,
             ev.arch,
@@ -111,10 +153,11 @@ def _extract(args: argparse.Namespace) -> int:
                 f"  warning: measured {measured[budget]:.4g} ms is over the {budget:g} ms budget (predicted "
                 f"{ev.latency_ms:.4g} ms); check the table with `supernet latency validate` or lower the budget"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    save_search(out / "search.json", evaluator, best, **search_meta)
-    (out / "pareto.md").write_text(budget_table(best, table.unit, measured))
+    _remove_stale(out, folders)
+    atomic_write_text(out / "pareto.md", budget_table(best, table.unit, measured))
     plot_pareto(evaluator, best, out / "pareto.png", table.unit, f"{ckpt.space.name} on {table.target}")
+    save_search(out / "search.json", evaluator, best, **search_meta)  # last: marks a complete extract
+    journal.remove()
     print(
         f"search: {evaluator.num_evals} archs scored ({args.strategy}); log {out / 'search.json'}, "
         f"plot {out / 'pareto.png'}"
@@ -129,23 +172,24 @@ def _export(args: argparse.Namespace) -> int:
     from .pipeline import latency_spec, load_eval_data, open_checkpoint, open_table, source_info
 
     out = Path(args.out)
-    _check_out(out)
+    _check_out(out, args.overwrite)
     _set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     arch = ArchConfig.load(args.arch).validate(ckpt.space)
     table = open_table(args.lut, ckpt.model, args.target) if args.lut else None
-    data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
-    card = export_arch(
-        ckpt.model,
-        arch,
-        out,
-        data,
-        latency_spec(table, args.target, args.lut),
-        source=source_info(ckpt),
-        int8=args.int8,
-        dynamo=args.dynamo,
-        atol=args.atol,
-    )
+    with owned_folder(out):
+        data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
+        card = export_arch(
+            ckpt.model,
+            arch,
+            out,
+            data,
+            latency_spec(table, args.target, args.lut),
+            source=source_info(ckpt),
+            int8=args.int8,
+            dynamo=args.dynamo,
+            atol=args.atol,
+        )
     _print_card(out, card, None, table.unit if table else "ms")
     return 0
 
@@ -178,19 +222,27 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--int8", action="store_true", help="also ship a static int8 QDQ model with its accuracy/latency"
     )
     p.add_argument(
-        "--calib-images", type=int, help="training images for BN recalibration (default: the run's)"
+        "--calib-images",
+        type=int_arg(2, 10_000_000),
+        help="training images for BN recalibration, >= 2 (default: the run's)",
     )
     p.add_argument(
         "--dynamo", action="store_true", help="use the dynamo ONNX exporter (default: TorchScript)"
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export or search in --out")
     p.add_argument(
         "--threads",
-        type=int,
+        type=int_arg(1, 1024),
         default=1,
         help="PyTorch threads for BN recalibration and scoring (small subnets: 1 avoids oversubscription); "
         "latency is measured with the table's thread count",
     )
-    p.add_argument("--atol", type=float, default=1e-4, help="max |onnxruntime - PyTorch| logit difference")
+    p.add_argument(
+        "--atol",
+        type=float_arg(0, None, lo_open=True),
+        default=1e-4,
+        help="max |onnxruntime - PyTorch| logit difference",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -202,16 +254,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--strategy", default="coarse-to-fine", help="coarse-to-fine (default), random or evolution"
     )
     p.add_argument(
-        "--evals", type=int, default=DEFAULT_EVALS, help="archs scored in all (shared by the budgets)"
+        "--evals",
+        type=int_arg(1, 1_000_000),
+        default=DEFAULT_EVALS,
+        help="archs scored in all (shared by the budgets)",
     )
     p.add_argument(
         "--search-calib-images",
-        type=int,
+        type=int_arg(2, 10_000_000),
         default=SEARCH_CALIB_IMAGES,
         help=f"training images for BN recalibration while scoring archs (default {SEARCH_CALIB_IMAGES}; "
         "the shipped subnet is recalibrated on --calib-images)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0)
     p.add_argument(
         "--resume",
         action="store_true",

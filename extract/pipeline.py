@@ -39,7 +39,9 @@ def load_eval_data(
         augment=False,
         img_size=config.img_size or max(space.resolutions),
     )
-    calib = calibration_images(bundle, num_calib or config.calib_images, seed=config.seed)
+    calib = calibration_images(
+        bundle, config.calib_images if num_calib is None else num_calib, seed=config.seed
+    )
     search_calib = (
         calibration_images(bundle, num_search_calib, seed=config.seed + 1) if num_search_calib else None
     )

@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ArchError
+from .jsonfile import parse_json, read_json
 
 if TYPE_CHECKING:
     from .space import SearchSpace
 
-_STAGE_RE = re.compile(r"^w(?P<w>[\d.]+)d(?P<d>\d+)k(?P<k>[\d.]+)e(?P<e>[\d.]+)$")
+_STAGE = r"w(?P<w>\d+(\.\d+)?)d(?P<d>\d+)k(?P<k>\d+(\.\d+)*)e(?P<e>\d+(\.\d+)*)"
+_STAGE_RE = re.compile(f"^{_STAGE}$")
+_ARCH_RE = re.compile(
+    r"r\d+(_"
+    + _STAGE.replace("?P<w>", "").replace("?P<d>", "").replace("?P<k>", "").replace("?P<e>", "")
+    + ")+"
+)
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def _int(field: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArchError(f"arch {field} holds {value!r}; allowed: integers")
+    return int(value)
+
+
+def _float(field: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ArchError(f"arch {field} holds {value!r}; allowed: finite numbers")
+    return float(value)
+
+
+def _seq(field: str, value) -> list | tuple:
+    if not isinstance(value, (list, tuple)):
+        raise ArchError(f"arch {field} holds {value!r}; allowed: a list")
+    return value
 
 
 @dataclass(frozen=True)
@@ -32,11 +59,31 @@ class ArchConfig:
     exp_ratios: tuple[tuple[float, ...], ...]
 
     def __post_init__(self) -> None:
-        # Normalise lists (from JSON) to tuples so configs hash and compare by value.
-        object.__setattr__(self, "width_mults", tuple(float(w) for w in self.width_mults))
-        object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
-        object.__setattr__(self, "kernel_sizes", tuple(tuple(int(k) for k in ks) for ks in self.kernel_sizes))
-        object.__setattr__(self, "exp_ratios", tuple(tuple(float(e) for e in es) for es in self.exp_ratios))
+        # Normalise lists (from JSON) to tuples so configs hash and compare by value; refuse what would
+        # only convert by accident (a float depth, a string kernel, a bool).
+        object.__setattr__(self, "resolution", _int("resolution", self.resolution))
+        object.__setattr__(
+            self,
+            "width_mults",
+            tuple(_float("width_mults", w) for w in _seq("width_mults", self.width_mults)),
+        )
+        object.__setattr__(self, "depths", tuple(_int("depths", d) for d in _seq("depths", self.depths)))
+        object.__setattr__(
+            self,
+            "kernel_sizes",
+            tuple(
+                tuple(_int("kernel_sizes", k) for k in _seq("kernel_sizes", ks))
+                for ks in _seq("kernel_sizes", self.kernel_sizes)
+            ),
+        )
+        object.__setattr__(
+            self,
+            "exp_ratios",
+            tuple(
+                tuple(_float("exp_ratios", e) for e in _seq("exp_ratios", es))
+                for es in _seq("exp_ratios", self.exp_ratios)
+            ),
+        )
 
     @property
     def num_stages(self) -> int:
@@ -63,30 +110,28 @@ class ArchConfig:
                 f"arch fields wrong: missing {missing or 'none'}, unknown {extra or 'none'}; "
                 f"expected {', '.join(fields)}"
             )
-        try:
-            return cls(**{f: data[f] for f in fields})
-        except (TypeError, ValueError) as e:
-            raise ArchError(
-                f"arch has a value of the wrong type ({e}); expected numbers and lists of numbers"
-            )
+        return cls(**{f: data[f] for f in fields})
 
     @classmethod
-    def from_json(cls, text: str) -> ArchConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ArchError(f"arch is not valid JSON: {e}")
-        return cls.from_dict(data)
+    def from_json(cls, text: str, where: str = "arch") -> ArchConfig:
+        return cls.from_dict(parse_json(text, where, ArchError))
 
     @classmethod
     def load(cls, path: str | Path) -> ArchConfig:
-        """Load an arch from a JSON file or, if `path` is no file, from its canonical string."""
+        """Load an arch from a JSON file or, if `path` is a canonical arch string, from that string."""
         p = Path(path)
         if p.is_file():
-            return cls.from_json(p.read_text())
-        if str(path).startswith("r") and "_" in str(path):
+            try:
+                return cls.from_dict(read_json(p, "arch file", ArchError))
+            except ArchError as e:
+                msg = str(e)
+                raise ArchError(msg if str(p) in msg else f"arch file {p}: {msg.removeprefix('arch ')}")
+        if _ARCH_RE.fullmatch(str(path).strip()):
             return cls.from_string(str(path))
-        raise ArchError(f"arch file not found: {path} (give an arch JSON file or a canonical arch string)")
+        raise ArchError(
+            f"arch file not found: {path} (give an arch JSON file or a canonical arch string such as "
+            "r32_w1d2k3.5e6.4_w0.75d1k3e3)"
+        )
 
     def __str__(self) -> str:
         """Canonical short form, e.g. `r32_w1d2k35e64_w0.75d1k7e3`."""

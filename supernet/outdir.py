@@ -9,11 +9,13 @@ a live owner's lock is a one-line `OutputError` naming the owner.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError
@@ -148,3 +150,22 @@ def remove_staging(folder: str | Path) -> None:
     if folder.is_dir():
         for p in folder.glob(f"{STAGING_PREFIX}*"):
             shutil.rmtree(p, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def owned_folder(path: str | Path, what: str = "output folder") -> Iterator[Path]:
+    """Lock `path` (created if needed) for this process, clean what killed runs left there (temp files,
+    staging folders), and on exit unlock; a folder this call created and nothing was put in is removed."""
+    p = check_out_dir(path)
+    existed = p.exists()
+    lock = FolderLock(p, what).acquire()
+    try:
+        remove_staging(p)
+        for tmp in p.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        yield p
+    finally:
+        lock.release()
+        if not existed:
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only succeeds when empty
