@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     for budget in budgets:
         for strategy in strategies:
             for seed in range(args.seeds):
-                ev = ArchEvaluator(val_score, table.predict_ms, args.evals)
+                ev = ArchEvaluator(val_score, table.predict, args.evals)
                 best = run_search(ckpt.space, ev, [budget], strategy, seed)[budget]
                 curve, top = [], 0.0
                 for e in ev.history:
@@ -163,9 +163,7 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
                 f"| {budget:g} | {strategy} | {scored:g} | {_mean_sd(vals)} | {_mean_sd(tests)} | {lat:.4g} "
                 f"| {wtl_val} | {wtl_test} |"
             )
-        best_any = max(
-            (v for a, v in val_cache.items() if table.predict_ms(a) <= budget), default=float("nan")
-        )
+        best_any = max((v for a, v in val_cache.items() if table.predict(a) <= budget), default=float("nan"))
         lines.append(f"| {budget:g} | best arch any run scored | | {100 * best_any:.2f} | | | | |")
     png = out.with_suffix(".png")
     lines += [

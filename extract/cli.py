@@ -78,8 +78,8 @@ def _extract(args: argparse.Namespace) -> int:
     _check_out(out, args.overwrite or args.resume, resumable=True)
     _set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
-    table = open_table(args.lut, ckpt.model, args.target)
-    check_budgets(ckpt.space, table.predict_ms, budgets, table.unit)
+    table = open_table(args.lut, ckpt.model, args.target, args.provider, args.int8)
+    check_budgets(ckpt.space, table.predict, budgets, table.unit)
     with owned_folder(out):
         return _run_extract(args, out, budgets, ckpt, table)
 
@@ -107,7 +107,7 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> int:
     if journal.replayed:
         print(f"resuming a killed search: {journal.replayed} scores from {journal_path}")
     evaluator = ArchEvaluator(
-        journal.wrap(score_fn(ckpt.model, data)), table.predict_ms, args.evals, progress=not args.quiet
+        journal.wrap(score_fn(ckpt.model, data)), table.predict, args.evals, progress=not args.quiet
     )
     evaluator.preload(previous)
     try:
@@ -150,11 +150,11 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> int:
         _print_card(folder, card, budget, table.unit)
         if measured[budget] is not None and table.unit == "ms" and measured[budget] > budget:
             print(
-                f"  warning: measured {measured[budget]:.4g} ms is over the {budget:g} ms budget (predicted "
+                f"  warning: measured {measured[budget]:.4g} ms ({table.stat}) is over the {budget:g} ms budget (predicted "
                 f"{ev.latency_ms:.4g} ms); check the table with `supernet latency validate` or lower the budget"
             )
     _remove_stale(out, folders)
-    atomic_write_text(out / "pareto.md", budget_table(best, table.unit, measured))
+    atomic_write_text(out / "pareto.md", budget_table(best, table.unit, measured, table.stat))
     plot_pareto(evaluator, best, out / "pareto.png", table.unit, f"{ckpt.space.name} on {table.target}")
     save_search(out / "search.json", evaluator, best, **search_meta)  # last: marks a complete extract
     journal.remove()
@@ -176,7 +176,7 @@ def _export(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     arch = ArchConfig.load(args.arch).validate(ckpt.space)
-    table = open_table(args.lut, ckpt.model, args.target) if args.lut else None
+    table = open_table(args.lut, ckpt.model, args.target, args.provider, args.int8) if args.lut else None
     with owned_folder(out):
         data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
         card = export_arch(
@@ -197,7 +197,8 @@ def _export(args: argparse.Namespace) -> int:
 def _print_card(folder: Path, card: dict, budget: float | None, unit: str) -> None:
     lat, acc = card["latency"], card["accuracy"]
     pred = "-" if lat["predicted_ms"] is None else f"{lat['predicted_ms']:.4g} {unit}"
-    meas = "-" if lat["measured_ms"] is None else f"{lat['measured_ms']:.4g} ms"
+    stat = f" ({lat['stat']})" if lat.get("stat") else ""
+    meas = "-" if lat["measured_ms"] is None else f"{lat['measured_ms']:.4g} ms{stat}"
     head = f"budget {budget:g} {unit}: " if budget is not None else ""
     print(f"{head}{card['arch_string']}")
     print(
@@ -206,7 +207,7 @@ def _print_card(folder: Path, card: dict, budget: float | None, unit: str) -> No
     )
     if card["int8"]:
         i8 = card["int8"]
-        m8 = "-" if i8["measured_ms"] is None else f"{i8['measured_ms']:.4g} ms"
+        m8 = "-" if i8["measured_ms"] is None else f"{i8['measured_ms']:.4g} ms{stat}"
         print(
             f"  int8 val {i8['accuracy']['val']:.4f} test {i8['accuracy'].get('test', float('nan')):.4f}; "
             f"measured {m8}"
@@ -236,6 +237,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=1,
         help="PyTorch threads for BN recalibration and scoring (small subnets: 1 avoids oversubscription); "
         "latency is measured with the table's thread count",
+    )
+    p.add_argument(
+        "--provider",
+        default="CPUExecutionProvider",
+        help="onnxruntime execution provider the model will run on; must be the table's (default CPU)",
     )
     p.add_argument(
         "--atol",

@@ -49,6 +49,8 @@ class LatencySpec:
     measure_ms: Callable[[Path, torch.nn.Module, ArchConfig], float] | None = None
     threads: int = 1
     table: dict = field(default_factory=dict)
+    stat: str = "median"  # statistic of measured latencies (the table's)
+    precision: str = "fp32"  # the model the budget is for: int8 tables budget model.int8.onnx
 
 
 def _accuracies(session, data: EvalData, resolution: int) -> dict:
@@ -128,7 +130,11 @@ def export_arch(
             latency={
                 "target": latency.target,
                 "predicted_ms": latency.predict_ms(arch) if latency.predict_ms else None,
-                "measured_ms": fp32["measured_ms"],
+                "measured_ms": (int8_section or {}).get("measured_ms")
+                if latency.precision == "int8"
+                else fp32["measured_ms"],
+                "stat": latency.stat,
+                "precision": latency.precision,
                 "threads": latency.threads,
                 "batch": 1,
                 "table": latency.table or None,

@@ -6,60 +6,26 @@ it and onnxruntime reproduces PyTorch's logits on real images within `atol` (def
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from latency.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_subnet
+from latency.onnx import ort_session as _session
+
 from .errors import VerificationError
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
-OPSET = 17
+__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "check_onnx", "export_onnx", "ort_session"]
 
 
-@torch.no_grad()
 def export_onnx(
     model: nn.Module, path: str | Path, resolution: int, in_chans: int, dynamo: bool = False
 ) -> Path:
-    """Export `model` (eval mode) for NCHW float32 input of `resolution`, any batch size.
-
-    The TorchScript exporter (`dynamo=False`) is the default: it takes a fraction of a second here, against
-    seconds for the dynamo exporter, and gives the graph the latency tables were measured on; both pass
-    the same checks (`dynamo=True` is tested too).
-    """
-    path = Path(path)
-    example = torch.zeros(2, in_chans, resolution, resolution)
-    batch = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if dynamo:
-            torch.onnx.export(
-                model.eval(),
-                (example,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                dynamo=True,
-                opset_version=18,
-                verbose=False,
-                external_data=False,  # one self-contained file, as the TorchScript path writes
-            )
-        else:
-            torch.onnx.export(
-                model.eval(),
-                (example,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes=batch,
-                dynamo=False,
-                opset_version=OPSET,
-            )
-    return path
+    """Export `model` (eval mode) for NCHW float32 input of `resolution`, any batch size, with the
+    exporter latency tables are measured with (`latency.onnx`); `dynamo=True` is tested too."""
+    return export_subnet(model, resolution, in_chans, path, dynamo=dynamo)
 
 
 def check_onnx(path: str | Path) -> None:
@@ -72,10 +38,8 @@ def check_onnx(path: str | Path) -> None:
         raise VerificationError(f"{path} fails onnx.checker: {str(e).splitlines()[0]}")
 
 
-def ort_session(path: str | Path, threads: int = 1):
-    from latency.measure import ort_session as session
-
-    return session(path, threads)
+def ort_session(path: str | Path, threads: int = 1, provider: str = "CPUExecutionProvider"):
+    return _session(path, threads, provider)
 
 
 def ort_logits(session, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
+from latency.onnx import CPU_PROVIDER
 from latency.table import LatencyTable
-from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace
+from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace, SupernetError
 from supernet.train.checkpoint import Checkpoint, load_checkpoint
 from supernet.train.config import TrainConfig
 from supernet.train.data import calibration_images, load_data, stack
@@ -22,7 +23,7 @@ from .errors import ExtractError
 from .export import EvalData, LatencySpec
 from .files import sha256_file
 
-MEASURED = ("ort-cpu", "torch-cpu", "torch-cuda")
+MEASURED = ("ort-cpu", "ort-cpu-int8", "torch-cpu", "torch-cuda")
 
 
 def load_eval_data(
@@ -56,29 +57,44 @@ def load_eval_data(
     )
 
 
-def open_table(path: str | Path, model: ElasticMobileNetV2, target: str | None) -> LatencyTable:
-    """Load a table and require that it fits the checkpoint's space, I/O shape and the requested target."""
+def open_table(
+    path: str | Path,
+    model: ElasticMobileNetV2,
+    target: str | None,
+    provider: str = CPU_PROVIDER,
+    int8: bool = False,
+) -> LatencyTable:
+    """Load a table and require that it fits the checkpoint's space, I/O shape, the requested target and
+    the onnxruntime provider and precision of the model that ships."""
     table = LatencyTable.load(path)
     table.check_space(model.space)
     if target is not None:
         table.check_target(target)
     table.check_io(model.in_chans, model.num_classes)
-    table.predict_ms(model.space.smallest())  # raises for an incomplete table before any work is done
+    table.check_deployment(provider, int8)
+    table.predict(model.space.smallest())  # raises for an incomplete table before any work is done
     return table
 
 
 def measure_fn(
-    target: str, threads: int, stat: str = "median"
+    target: str, threads: int, stat: str = "median", provider: str = CPU_PROVIDER
 ) -> Callable[[Path, torch.nn.Module | None, ArchConfig], float] | None:
-    """How to time a shipped file on `target` with the table's statistic (min or median), so measured and
-    predicted latency are comparable; None for targets that are estimates (fpga-int8, counts)."""
+    """How to time a shipped file on `target` with the table's statistic, so measured and predicted latency
+    are comparable; None for estimates (fpga-int8, counts) and providers this machine lacks."""
     if target not in MEASURED:
         return None
-    from latency.measure import measure_module_ms, measure_onnx_ms
+    from latency.measure import ORT_TARGETS, measure_module_ms, measure_onnx_ms
+    from latency.onnx import check_provider
+
+    if target in ORT_TARGETS:
+        try:
+            check_provider(provider)
+        except SupernetError:
+            return None
 
     def measure(path: Path, module: torch.nn.Module | None, arch: ArchConfig) -> float | None:
-        if target == "ort-cpu":
-            return measure_onnx_ms(path, threads=threads, stat=stat)
+        if target in ORT_TARGETS:
+            return measure_onnx_ms(path, threads=threads, stat=stat, provider=provider)
         if module is None:  # an int8 ONNX file has no eager PyTorch twin to time on torch targets
             return None
         return measure_module_ms(
@@ -104,13 +120,18 @@ def latency_spec(
         "target": table.target,
         "unit": table.unit,
         "threads": table.threads,
+        "stat": table.stat,
+        "provider": table.provider or None,
+        "precision": table.precision,
     }
     return LatencySpec(
         table.target,
-        table.predict_ms,
-        measure_fn(table.target, table.threads, table.stat),
+        table.predict,
+        measure_fn(table.target, table.threads, table.stat, table.provider or CPU_PROVIDER),
         table.threads,
         info,
+        stat=table.stat,
+        precision=table.precision,
     )
 
 

@@ -22,11 +22,13 @@ def pareto_front(evaluations: list[Evaluation]) -> list[Evaluation]:
     return front
 
 
-def budget_table(best: dict[float, Evaluation | None], unit: str = "ms", measured: dict | None = None) -> str:
+def budget_table(
+    best: dict[float, Evaluation | None], unit: str = "ms", measured: dict | None = None, stat: str = "median"
+) -> str:
     """Markdown: one row per budget with the chosen arch, its validation accuracy and latency."""
     measured = measured or {}
     rows = [
-        f"| budget ({unit}) | predicted ({unit}) | measured (ms) | val acc | arch |",
+        f"| budget ({unit}) | predicted ({unit}) | measured (ms, {stat}) | val acc | arch |",
         "|---:|---:|---:|---:|---|",
     ]
     for budget, ev in sorted(best.items()):

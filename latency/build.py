@@ -13,69 +13,23 @@ from pathlib import Path
 from supernet import SearchSpace
 
 from .counts import layer_macs_params
-from .errors import LatencyTableError, TargetError
-from .layers import LayerSpec, arch_layers, conv_out
-from .measure import MEASURED_TARGETS, check_target, measure_arch_ms, measure_module_ms
+from .errors import LatencyTableError, OptionError, TargetError
+from .layers import arch_layers, space_layers
+from .measure import (
+    DEFAULT_STAT,
+    MEASURED_TARGETS,
+    ORT_TARGETS,
+    check_stat,
+    check_target,
+    measure_arch_ms,
+    measure_module_ms,
+)
 from .modules import layer_input, layer_module
+from .onnx import CPU_PROVIDER, check_provider
 from .table import TARGETS, Correction, LatencyTable
 
 FIT_SEED = 1234  # fit archs come from their own seed so `validate` (seed 0) tests on unseen subnets
 SAVE_EVERY_S = 10.0
-
-
-def space_layers(space: SearchSpace, in_chans: int, num_classes: int) -> list[LayerSpec]:
-    """Every distinct layer any subnet of `space` can contain (what `arch_layers` can return), in order."""
-    layers: dict[str, LayerSpec] = {}
-
-    def add(spec: LayerSpec) -> None:
-        layers.setdefault(spec.key, spec)
-
-    for res in space.resolutions:
-        add(LayerSpec("stem", res, in_chans, space.stem_chs, kernel_size=3, stride=2))
-        res = conv_out(res, 2)
-        add(
-            LayerSpec(
-                "ds",
-                res,
-                space.stem_chs,
-                space.first_chs,
-                kernel_size=3,
-                skip=space.stem_chs == space.first_chs,
-            )
-        )
-        in_options = [space.first_chs]
-        for i, st in enumerate(space.stages):
-            outs = [space.stage_chs(i, w) for w in st.width_mults]
-            for out_chs in outs:
-                for k in st.kernel_sizes:
-                    for e in st.exp_ratios:
-                        for in_chs in in_options:
-                            mid = _mid(in_chs, e)
-                            skip = st.stride == 1 and in_chs == out_chs
-                            add(LayerSpec("mbconv", res, in_chs, out_chs, mid, k, st.stride, skip))
-                        if max(st.depths) > 1:
-                            add(
-                                LayerSpec(
-                                    "mbconv",
-                                    conv_out(res, st.stride),
-                                    out_chs,
-                                    out_chs,
-                                    _mid(out_chs, e),
-                                    k,
-                                    1,
-                                    True,
-                                )
-                            )
-            res, in_options = conv_out(res, st.stride), outs
-        for in_chs in in_options:
-            add(LayerSpec("head", res, in_chs, space.head_chs, mid_chs=num_classes))
-    return list(layers.values())
-
-
-def _mid(in_chs: int, exp_ratio: float) -> int:
-    from timm.layers import make_divisible
-
-    return make_divisible(in_chs * exp_ratio)
 
 
 def machine_metadata(target: str) -> dict:
@@ -136,18 +90,25 @@ def fit_archs(space: SearchSpace, num: int, seed: int = FIT_SEED) -> list:
 
 def _settings(table: LatencyTable) -> tuple:
     t = table
-    return (t.target, t.space_fingerprint, t.in_chans, t.num_classes, t.threads, t.batch, t.stat)
+    return (t.target, t.space_fingerprint, t.in_chans, t.num_classes, t.threads, t.batch, t.stat, t.provider)
 
 
 def _resume(out: Path, fresh: LatencyTable) -> LatencyTable:
     old = LatencyTable.load(out)
     if _settings(old) != _settings(fresh):
         raise LatencyTableError(
-            f"{out} holds a table for (target, space, in_chans, num_classes, threads, batch, stat) = "
-            f"{_settings(old)}, not {_settings(fresh)}; pass --overwrite or another --out"
+            f"{out} holds a table for (target, space, in_chans, num_classes, threads, batch, stat, provider) "
+            f"= {_settings(old)}, not {_settings(fresh)}; pass --overwrite or another --out"
         )
     fresh.entries, fresh.fit_points = old.entries, old.fit_points
     return fresh
+
+
+def check_positive(**values: int) -> None:
+    """OptionError naming the first option (as `--in-chans`) that is not a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise OptionError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
 
 
 def build_table(
@@ -164,21 +125,31 @@ def build_table(
     overwrite: bool = False,
     progress: bool = True,
     fpga_preset: str = "zcu102-b4096",
-    stat: str = "min",
+    stat: str = DEFAULT_STAT,
+    provider: str = CPU_PROVIDER,
 ) -> LatencyTable:
     """Measure (or compute) a complete table for `target` and save it to `out`.
 
     Measured targets save progress every few seconds; running again with the same `out` resumes where
     the last run stopped. `fit_samples` whole subnets (at least 4) are then measured end to end to fit
     the correction (see `Correction`); their measurements are stored in the table as `fit_points`.
-    `stat` is the timing statistic (see `latency.measure`): `min` by default because, measured side by
-    side on a busy 2-core machine, it repeated within 1.4% against 10.7% for the median
-    (experiments/results/latency_mbv2-small_ort-cpu_*_validation.md). `fpga_preset` names the device of
-    the analytic `fpga-int8` target.
+    `stat` is the timing statistic (see `latency.measure`), `provider` the onnxruntime execution provider
+    of the `ort-*` targets. An existing `out` is never replaced without `overwrite` (a measured table with
+    the same settings is resumed). `fpga_preset` names the device of the analytic `fpga-int8` target.
     """
     if target not in TARGETS:
         raise TargetError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    check_positive(in_chans=in_chans, num_classes=num_classes, threads=threads, batch=batch, repeats=repeats)
+    if fit_samples < 4:
+        raise OptionError(f"--fit-samples must be at least 4 (the correction has 3 terms), got {fit_samples}")
+    if warmup < 0:
+        raise OptionError(f"--warmup must be >= 0, got {warmup}")
+    check_stat(stat)
     out = Path(out)
+    if out.is_dir():
+        raise OptionError(f"--out {out} is a folder; give a .json file path")
+    if target in ("macs", "params", "fpga-int8") and out.exists() and not overwrite:
+        raise LatencyTableError(f"{out} exists; pass --overwrite to replace it, or another --out")
     if target in ("macs", "params"):
         table = count_table(space, target, in_chans, num_classes)
     elif target == "fpga-int8":
@@ -187,13 +158,29 @@ def build_table(
         table = fpga_table(space, in_chans, num_classes, fpga_preset)
     else:
         check_target(target)  # before anything touches the device
+        if target in ORT_TARGETS:
+            check_provider(provider)
+        elif provider != CPU_PROVIDER:
+            raise OptionError(
+                f"--provider is for the onnxruntime targets ({', '.join(ORT_TARGETS)}), not {target}"
+            )
         settings = dict(threads=threads, batch=batch, stat=stat, metadata=machine_metadata(target))
+        settings["provider"] = provider if target in ORT_TARGETS else ""
         table = LatencyTable(target, space, in_chans, num_classes, **settings)
         if out.exists() and not overwrite:
             table = _resume(out, table)
         _measure_table(table, out, warmup, repeats, fit_samples, progress)
     table.save(out)
     return table
+
+
+def fit_correction(table: LatencyTable) -> None:
+    """Fit the end-to-end correction from the table's `fit_points` and mark it complete (build and import)."""
+    pts = table.fit_points
+    table.correction = Correction.fit(
+        [p["sum_ms"] for p in pts], [p["num_layers"] for p in pts], [p["measured_ms"] for p in pts]
+    )
+    table.complete = True
 
 
 def _measure_table(
@@ -205,6 +192,8 @@ def _measure_table(
     check_target(table.target)
     assert table.target in MEASURED_TARGETS
     timing = dict(threads=table.threads, warmup=warmup, stat=table.stat)
+    if table.target in ORT_TARGETS:
+        timing["provider"] = table.provider
     table.metadata.update(warmup=warmup, repeats=repeats, load_avg_start=os.getloadavg()[0])
     layers = space_layers(table.space, table.in_chans, table.num_classes)
     todo = [s for s in layers if s.key not in table.entries]
@@ -231,9 +220,5 @@ def _measure_table(
             {"arch": str(arch), "sum_ms": raw, "num_layers": len(specs), "measured_ms": measured}
         )
         table.save(out)
-    pts = table.fit_points
-    table.correction = Correction.fit(
-        [p["sum_ms"] for p in pts], [p["num_layers"] for p in pts], [p["measured_ms"] for p in pts]
-    )
     table.metadata["load_avg_end"] = os.getloadavg()[0]
-    table.complete = True
+    fit_correction(table)

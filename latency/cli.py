@@ -4,64 +4,119 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-TARGET_HELP = "ort-cpu, torch-cpu, torch-cuda (measured); fpga-int8 (analytic); macs, params (exact counts)"
+TARGET_HELP = (
+    "ort-cpu, ort-cpu-int8 (onnxruntime fp32 / QDQ int8, --provider), torch-cpu, torch-cuda (measured); "
+    "fpga-int8 (analytic); macs, params (exact counts)"
+)
+CPU = "CPUExecutionProvider"
+STATS = ("median", "min", "p90", "p99")
+
+
+def _build_io(args: argparse.Namespace):
+    """(space, in_chans, num_classes) from --space/--in-chans/--num-classes, or from a training run."""
+    from supernet import SearchSpace
+
+    from .errors import OptionError
+
+    if args.checkpoint is None:
+        if args.space is None:
+            raise OptionError(
+                "give --space (a preset or file) or --checkpoint RUN (a training run directory)"
+            )
+        return SearchSpace.resolve(args.space), args.in_chans or 3, args.num_classes or 10
+    from supernet.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint)
+    space, model = ckpt.space, ckpt.model
+    if args.space is not None and SearchSpace.resolve(args.space).fingerprint() != space.fingerprint():
+        raise OptionError(
+            f"--space {args.space} is not the space of --checkpoint {args.checkpoint} ({space.name})"
+        )
+    for name, given, actual in (
+        ("in-chans", args.in_chans, model.in_chans),
+        ("num-classes", args.num_classes, model.num_classes),
+    ):
+        if given is not None and given != actual:
+            raise OptionError(
+                f"--{name} {given} contradicts --checkpoint {args.checkpoint} ({actual}); drop it"
+            )
+    return space, model.in_chans, model.num_classes
 
 
 def _build(args: argparse.Namespace) -> int:
-    from supernet import SearchSpace
+    from .build import build_table, check_positive
 
-    from .build import build_table
-
-    space = SearchSpace.resolve(args.space)
+    check_positive(
+        **{k: v for k, v in (("in_chans", args.in_chans), ("num_classes", args.num_classes)) if v is not None}
+    )
+    check_positive(threads=args.threads, batch=args.batch, repeats=args.repeats)
+    space, in_chans, num_classes = _build_io(args)
     table = build_table(
         space,
         args.target,
         args.out,
-        args.in_chans,
-        args.num_classes,
-        args.threads,
-        args.batch,
-        args.warmup,
-        args.repeats,
-        args.fit_samples,
-        args.overwrite,
+        in_chans=in_chans,
+        num_classes=num_classes,
+        threads=args.threads,
+        batch=args.batch,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        fit_samples=args.fit_samples,
+        overwrite=args.overwrite,
         progress=not args.quiet,
         fpga_preset=args.fpga,
         stat=args.stat,
+        provider=args.provider,
     )
-    c = table.correction
-    print(
-        f"wrote {args.out}: {len(table.entries)} layer entries for {space.name} on {table.target} ({table.unit}); "
-        f"correction: {c.scale:.4f} * sum {c.per_layer_ms:+.5f} * layers {c.offset_ms:+.5f}"
-    )
+    _print_table(args.out, table)
     return 0
 
 
+def _print_table(out, table) -> None:
+    c = table.correction
+    what = f"statistic {table.stat}" + (f", {table.provider}" if table.provider else "")
+    print(
+        f"wrote {out}: {len(table.entries)} layer entries for {table.space.name} on {table.target} ({table.unit}"
+        f"{', ' + what if table.unit == 'ms' and table.target not in ('fpga-int8',) else ''}); "
+        f"correction: {c.scale:.4f} * sum {c.per_layer_ms:+.5f} * layers {c.offset_ms:+.5f}"
+    )
+
+
 def _validate(args: argparse.Namespace) -> int:
+    from .build import check_positive
     from .table import LatencyTable
     from .validate import validate_table, write_report
 
+    check_positive(samples=args.samples, repeats=args.repeats, passes=args.passes)
     table = LatencyTable.load(args.lut)
     report = validate_table(
-        table, args.samples, args.seed, args.warmup, args.repeats, progress=not args.quiet
-    )
+        table, args.samples, args.seed, args.warmup, args.repeats, passes=args.passes,
+        progress=not args.quiet, independent=not args.no_independent,
+    )  # fmt: skip
     plot = Path(args.plot or Path(args.lut).with_suffix("").as_posix() + "_validation.png")
     report.plot(plot)
     if args.report:
-        write_report(report, table, args.report, plot, command="supernet " + " ".join(sys.argv[1:]))
+        write_report(report, table, args.report, plot, command="supernet " + shlex.join(sys.argv[1:]))
     s = report.summary()
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
+        nan = float("nan")
         print(
-            f"{s['samples']} subnets on {s['target']}: MAPE {s['mape_pct']:.2f}%, RMSPE {s['rmspe_pct']:.2f}%, "
-            f"{s['within_10_pct']:.0f}% within ±10% ({s['within_5_pct']:.0f}% within ±5%), "
-            f"Kendall tau {s['kendall_tau']:.3f}; load avg {s['load_avg_start']:.1f}->{s['load_avg_end']:.1f}"
+            f"{s['samples']} subnets on {s['target']} ({s['stat']}, {report.source}): MAPE {s['mape_pct']:.2f}%, "
+            f"RMSPE {s['rmspe_pct']:.2f}%, {s['within_10_pct']:.0f}% within ±10% ({s['within_5_pct']:.0f}% within ±5%), "
+            f"Kendall tau {s['kendall_tau']:.3f}; load avg {s.get('load_avg_start', nan):.1f}->{s.get('load_avg_end', nan):.1f}"
         )
+        if "independent_mape_pct" in s:
+            print(
+                f"independent timer (fresh onnxruntime session, {s['stat']}): MAPE {s['independent_mape_pct']:.2f}%, "
+                f"{s['independent_within_10_pct']:.0f}% within ±10%, Kendall tau {s['independent_kendall_tau']:.3f}"
+            )
         print(f"plot: {plot}")
     return 0
 
@@ -90,43 +145,68 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _space_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", help="search-space preset or .yaml/.json file (or give --checkpoint)")
+    p.add_argument(
+        "--checkpoint", help="training run directory: take space, in_chans and num_classes from it"
+    )
+    p.add_argument("--in-chans", type=int, help="input channels (default 3, or the checkpoint's)")
+    p.add_argument("--num-classes", type=int, help="classes (default 10, or the checkpoint's)")
+
+
+def _stat_option(p: argparse.ArgumentParser, what: str = "statistic of the timed runs") -> None:
+    p.add_argument(
+        "--stat", default="median", choices=STATS,
+        help=f"{what}: median (default: typical latency), p90/p99 (tail, for serving) or min (lower bound; "
+        "steadiest on a busy shared machine)",
+    )  # fmt: skip
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("latency", help="build, validate and query latency lookup tables")
     lsub = p.add_subparsers(dest="latency_command", metavar="ACTION", required=True)
 
     b = lsub.add_parser("build", help="measure every layer of a space on a target and save a lookup table")
-    b.add_argument("--space", required=True, help="search-space preset or .yaml/.json file")
+    _space_options(b)
     b.add_argument("--target", required=True, help=TARGET_HELP)
     b.add_argument("--out", required=True, help="table JSON to write; an unfinished one there is resumed")
     b.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
     b.add_argument("--batch", type=int, default=1, help="batch size (default 1, the deployment case)")
-    b.add_argument("--in-chans", type=int, default=3)
-    b.add_argument("--num-classes", type=int, default=10)
-    b.add_argument("--warmup", type=int, default=10, help="untimed runs per layer")
-    b.add_argument("--repeats", type=int, default=50, help="timed runs per layer; the median is kept")
+    b.add_argument("--warmup", type=int, default=10, help="untimed runs per layer (default 10)")
     b.add_argument(
-        "--stat", default="min", choices=["median", "min"],
-        help="statistic of the timed runs: min (default: steadiest when other work shares the CPU) or median",
-    )  # fmt: skip
+        "--repeats", type=int, default=50, help="timed runs per layer (default 50); --stat of them is kept"
+    )
+    _stat_option(b)
     b.add_argument(
-        "--fit-samples", type=int, default=20, help="subnets measured end to end to fit the correction"
+        "--provider", default=CPU, help=f"onnxruntime execution provider for ort-* targets (default {CPU})"
+    )
+    b.add_argument(
+        "--fit-samples",
+        type=int,
+        default=20,
+        help="subnets measured end to end to fit the correction (default 20)",
     )
     b.add_argument(
         "--fpga",
         default="zcu102-b4096",
         help="FPGA preset or config file for --target fpga-int8 (default zcu102-b4096)",
     )
-    b.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
+    b.add_argument(
+        "--overwrite", action="store_true", help="replace --out instead of resuming it (or refusing)"
+    )
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_build)
 
     v = lsub.add_parser("validate", help="measure random subnets end to end and report the table's error")
-    v.add_argument("--lut", required=True, help="table JSON from `latency build`")
-    v.add_argument("--samples", type=int, default=50)
-    v.add_argument("--seed", type=int, default=0, help="subnet sampling seed (the fit used its own)")
-    v.add_argument("--warmup", type=int, default=10)
-    v.add_argument("--repeats", type=int, default=100)
+    v.add_argument("--lut", required=True, help="table JSON from `latency build` or `latency import`")
+    v.add_argument("--samples", type=int, default=50, help="subnets to measure (default 50)")
+    v.add_argument(
+        "--seed", type=int, default=0, help="subnet sampling seed (default 0; the fit used its own)"
+    )
+    v.add_argument("--warmup", type=int, default=10, help="untimed runs per subnet (default 10)")
+    v.add_argument("--repeats", type=int, default=100, help="timed runs per subnet and pass (default 100)")
     v.add_argument("--passes", type=int, default=2, help="measurements per subnet, minutes apart (default 2)")
+    v.add_argument("--no-independent", action="store_true", help="skip the independent onnxruntime timer")
     v.add_argument("--plot", help="predicted-vs-measured PNG (default: <lut>_validation.png)")
     v.add_argument("--report", help="also write a markdown report (summary, settings, per-subnet rows)")
     v.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -15,3 +15,7 @@ class MissingEntryError(LatencyTableError):
 
 class TargetError(SupernetError):
     """An unknown target, or one this machine cannot run (e.g. `torch-cuda` without a GPU)."""
+
+
+class OptionError(SupernetError):
+    """A command-line option or argument out of its allowed range."""

@@ -7,9 +7,9 @@ import datetime
 
 from supernet import SearchSpace
 
-from .build import space_layers
 from .fpga import FpgaCostModel
 from .fpga_config import FpgaConfig
+from .layers import space_layers
 from .table import Correction, LatencyTable
 
 DEFAULT_FPGA_PRESET = "zcu102-b4096"

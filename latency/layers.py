@@ -71,3 +71,56 @@ def arch_layers(space: SearchSpace, arch: ArchConfig, in_chans: int, num_classes
             res, in_chs = conv_out(res, stride), out_chs
     layers.append(LayerSpec("head", res, in_chs, space.head_chs, mid_chs=num_classes))
     return layers
+
+
+def space_layers(space: SearchSpace, in_chans: int, num_classes: int) -> list[LayerSpec]:
+    """Every distinct layer any subnet of `space` can contain (what `arch_layers` can return), in order."""
+    layers: dict[str, LayerSpec] = {}
+
+    def add(spec: LayerSpec) -> None:
+        layers.setdefault(spec.key, spec)
+
+    for res in space.resolutions:
+        add(LayerSpec("stem", res, in_chans, space.stem_chs, kernel_size=3, stride=2))
+        res = conv_out(res, 2)
+        add(
+            LayerSpec(
+                "ds",
+                res,
+                space.stem_chs,
+                space.first_chs,
+                kernel_size=3,
+                skip=space.stem_chs == space.first_chs,
+            )
+        )
+        in_options = [space.first_chs]
+        for i, st in enumerate(space.stages):
+            outs = [space.stage_chs(i, w) for w in st.width_mults]
+            for out_chs in outs:
+                for k in st.kernel_sizes:
+                    for e in st.exp_ratios:
+                        for in_chs in in_options:
+                            mid = _mid(in_chs, e)
+                            skip = st.stride == 1 and in_chs == out_chs
+                            add(LayerSpec("mbconv", res, in_chs, out_chs, mid, k, st.stride, skip))
+                        if max(st.depths) > 1:
+                            add(
+                                LayerSpec(
+                                    "mbconv",
+                                    conv_out(res, st.stride),
+                                    out_chs,
+                                    out_chs,
+                                    _mid(out_chs, e),
+                                    k,
+                                    1,
+                                    True,
+                                )
+                            )
+            res, in_options = conv_out(res, st.stride), outs
+        for in_chs in in_options:
+            add(LayerSpec("head", res, in_chs, space.head_chs, mid_chs=num_classes))
+    return list(layers.values())
+
+
+def _mid(in_chs: int, exp_ratio: float) -> int:
+    return make_divisible(in_chs * exp_ratio)

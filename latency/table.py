@@ -22,10 +22,13 @@ from supernet.files import atomic_write_text
 from .errors import LatencyTableError, MissingEntryError
 from .layers import LayerSpec, arch_layers
 
+STATS = ("median", "min", "p90", "p99")  # as latency.measure.STATS (not imported: it pulls in torch)
 FORMAT = "supernet-latency-table"
 VERSION = 1
-TARGETS = ("ort-cpu", "torch-cpu", "torch-cuda", "fpga-int8", "macs", "params")
+TARGETS = ("ort-cpu", "ort-cpu-int8", "torch-cpu", "torch-cuda", "fpga-int8", "macs", "params")
 UNITS = {"macs": "MMACs", "params": "Mparams"}
+ORT_PREFIX = "ort-"
+CPU_PROVIDER = "CPUExecutionProvider"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class Correction:
         keep = dev <= max(3 * 1.4826 * float(np.median(dev)), 0.05)
         if 4 <= keep.sum() < len(y):
             coef = _relative_lstsq(x[keep], y[keep])
+            x, y = x[keep], y[keep]
+        if coef[2] < 0:  # a negative per-inference overhead is not physical: refit without an offset
+            coef = np.append(_relative_lstsq(x[:, :2], y), 0.0)
         if coef[0] <= 0:  # a non-positive scale would invert the ranking: fall back to a pure scale
             coef = np.array([float(np.sum(y * x[:, 0]) / np.sum(np.square(x[:, 0]))), 0.0, 0.0])
         return cls(*(float(c) for c in coef))
@@ -81,7 +87,8 @@ class LatencyTable:
     num_classes: int
     threads: int = 1
     batch: int = 1
-    stat: str = "min"
+    stat: str = "median"
+    provider: str = ""
     entries: dict[str, float] = field(default_factory=dict)
     correction: Correction = field(default_factory=Correction)
     fit_points: list[dict] = field(default_factory=list)
@@ -91,6 +98,11 @@ class LatencyTable:
     @property
     def unit(self) -> str:
         return UNITS.get(self.target, "ms")
+
+    @property
+    def precision(self) -> str:
+        """`int8` for tables of int8 graphs (`ort-cpu-int8`, `fpga-int8`), else `fp32`."""
+        return "int8" if self.target.endswith("int8") else "fp32"
 
     @property
     def space_fingerprint(self) -> str:
@@ -120,7 +132,11 @@ class LatencyTable:
         return self.correction.apply(sum(self._entry(s) for s in layers), len(layers))
 
     def predict_ms(self, arch: ArchConfig) -> float:
-        """Alias of `predict`, the name search code uses: ms for latency targets, `unit` for counts."""
+        """Predicted latency in ms; for count tables (MMACs, Mparams) use `predict`, which returns `unit`."""
+        if self.unit != "ms":
+            raise LatencyTableError(
+                f"table for {self.target} holds {self.unit}, not ms; use predict() (returns {self.unit})"
+            )
         return self.predict(arch)
 
     def breakdown(self, arch: ArchConfig) -> list[tuple[LayerSpec, float]]:
@@ -149,6 +165,21 @@ class LatencyTable:
                 f"not {in_chans} and {num_classes}; rebuild with --in-chans/--num-classes"
             )
 
+    def check_deployment(self, provider: str, ships_int8: bool) -> None:
+        """For onnxruntime tables: refuse shipping a model of another precision or provider than timed.
+        An int8 table needs the int8 model shipped; an fp32 table fits the fp32 `model.onnx`."""
+        if not self.target.startswith(ORT_PREFIX):
+            return
+        if self.precision == "int8" and not ships_int8:
+            raise LatencyTableError(
+                f"table {self.target} times int8 graphs but only the fp32 model would ship; pass --int8"
+            )
+        if self.provider and self.provider != provider:
+            raise LatencyTableError(
+                f"table was timed on onnxruntime provider {self.provider}, not {provider}; "
+                f"pass --provider {self.provider} or use a table timed on {provider}"
+            )
+
     # ---- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
@@ -163,6 +194,8 @@ class LatencyTable:
             "threads": self.threads,
             "batch": self.batch,
             "stat": self.stat,
+            "provider": self.provider,
+            "precision": self.precision,
             "metadata": self.metadata,
             "complete": self.complete,
             "correction": asdict(self.correction),
@@ -198,6 +231,9 @@ class LatencyTable:
                 threads=int(data["threads"]),
                 batch=int(data["batch"]),
                 stat=str(data["stat"]),
+                provider=str(
+                    data.get("provider", CPU_PROVIDER if data["target"].startswith(ORT_PREFIX) else "")
+                ),
                 entries=entries,
                 correction=Correction(
                     *(float(data["correction"][k]) for k in ("scale", "per_layer_ms", "offset_ms"))
@@ -215,6 +251,14 @@ class LatencyTable:
         values = [*entries.values(), *asdict(table.correction).values()]
         if not all(math.isfinite(v) for v in values) or any(v < 0 for v in entries.values()):
             raise bad("entries and correction must be finite and entries non-negative")
+        c = table.correction
+        if c.scale <= 0 or c.offset_ms < 0:
+            raise bad(f"correction scale must be > 0 and offset >= 0, got {c.scale:g} and {c.offset_ms:g}")
+        for name in ("in_chans", "num_classes", "threads", "batch"):
+            if getattr(table, name) < 1:
+                raise bad(f"{name} must be >= 1, got {getattr(table, name)}")
+        if table.stat not in STATS:
+            raise bad(f"statistic {table.stat!r} is unknown; allowed: {', '.join(STATS)}")
         return table
 
     @classmethod

@@ -16,8 +16,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from supernet.files import atomic_write_text
+
 from .errors import LatencyTableError
-from .measure import MEASURED_TARGETS, measure_arch_ms
+from .independent import independent_ms
+from .measure import MEASURED_TARGETS, ORT_TARGETS, measure_arch_ms, measure_onnx_ms, subnet_graph
 from .table import LatencyTable
 
 VALIDATE_SEED = 0
@@ -43,6 +46,9 @@ class ValidationReport:
     passes_ms: list[list[float]] = field(default_factory=list)
     seed: int = VALIDATE_SEED
     load: dict = field(default_factory=dict)
+    stat: str = "median"
+    independent_ms: list[float] = field(default_factory=list)
+    source: str = "measured here"
 
     @property
     def errors_pct(self) -> list[float]:
@@ -68,6 +74,22 @@ class ValidationReport:
             "retest_within_10_pct": 100.0 * sum(abs(e) <= 10 for e in errs) / len(errs),
         }
 
+    def _independent_summary(self) -> dict:
+        """The prediction against an independent timer (fresh onnxruntime session, own warm-up)."""
+        if not self.independent_ms:
+            return {}
+        from scipy.stats import kendalltau
+
+        ind = self.independent_ms
+        errs = [100.0 * (p - m) / m for p, m in zip(self.predicted_ms, ind)]
+        own = [100.0 * (a - b) / b for a, b in zip(self.measured_ms, ind)]
+        return {
+            "independent_mape_pct": sum(abs(e) for e in errs) / len(errs),
+            "independent_within_10_pct": 100.0 * sum(abs(e) <= 10 for e in errs) / len(errs),
+            "independent_kendall_tau": float(kendalltau(self.predicted_ms, ind).statistic),
+            "own_vs_independent_mape_pct": sum(abs(e) for e in own) / len(own),
+        }
+
     def summary(self) -> dict:
         from scipy.stats import kendalltau
 
@@ -77,6 +99,7 @@ class ValidationReport:
         sq = [(p - m) ** 2 for p, m in zip(self.predicted_ms, self.measured_ms)]
         return {
             "target": self.target,
+            "stat": self.stat,
             "samples": n,
             "mape_pct": sum(abs(e) for e in errs) / n,
             "rmspe_pct": math.sqrt(sum(e * e for e in errs) / n),
@@ -88,6 +111,7 @@ class ValidationReport:
             "measured_range_ms": [min(self.measured_ms), max(self.measured_ms)],
             **self._raw_summary(),
             **self._retest_summary(),
+            **self._independent_summary(),
             **self.load,
         }
 
@@ -111,11 +135,11 @@ class ValidationReport:
         for f in (0.9, 1.1):
             ax.plot([lo, hi], [f * lo, f * hi], "k--", lw=0.7)
         ax.scatter(self.measured_ms, self.predicted_ms, s=14, label="subnets")
-        ax.set_xlabel("measured end-to-end latency (ms)")
+        ax.set_xlabel(f"measured end-to-end latency, {self.stat} (ms)")
         ax.set_ylabel("predicted latency (ms)")
         ax.set_title(
             title
-            or f"{self.target}: {s['within_10_pct']:.0f}% within ±10%, MAPE {s['mape_pct']:.1f}%, "
+            or f"{self.target} ({self.stat}): {s['within_10_pct']:.0f}% within ±10%, MAPE {s['mape_pct']:.1f}%, "
             f"τ={s['kendall_tau']:.2f}",
             fontsize=9,
         )
@@ -123,6 +147,12 @@ class ValidationReport:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
+
+
+def validation_archs(space, samples: int, seed: int = VALIDATE_SEED) -> list:
+    """The unseen subnets `validate` (and the kit's held-out graphs) measure: `samples` draws with `seed`."""
+    rng = random.Random(seed)
+    return [space.sample(rng) for _ in range(samples)]
 
 
 def validate_table(
@@ -133,31 +163,52 @@ def validate_table(
     repeats: int = 100,
     passes: int = 2,
     progress: bool = True,
+    independent: bool = True,
 ) -> ValidationReport:
     """Measure `samples` random subnets (drawn with `seed`, not the fit's seed) end to end on the table's
-    own target, threads, batch and statistic, and pair each with the table's prediction.
+    own target, provider, threads, batch and statistic, and pair each with the table's prediction.
 
     Every subnet is measured once per pass, the passes minutes apart; a subnet's measurement is the
-    table's statistic over its passes. Two passes also give the test-retest agreement of the machine:
-    the error no predictor can beat while the load is what it is.
+    min of its passes for the `min` statistic, else their median. Two or more passes also give the
+    test-retest agreement of the machine: the error no predictor can beat while the load is what it is.
+    On onnxruntime targets each subnet is timed as the very graph `extract` ships, and with
+    `independent` once more by `latency.independent` (a fresh session, its own warm-up and clock).
     """
+    import tempfile
+
     from tqdm import tqdm
 
     if table.target not in MEASURED_TARGETS:
         raise LatencyTableError(
             f"target {table.target} is not measured, so there is nothing to validate against"
         )
-    rng = random.Random(seed)
-    archs = [table.space.sample(rng) for _ in range(samples)]
+    archs = validation_archs(table.space, samples, seed)
     predicted = [table.predict_ms(a) for a in archs]
     raw = [sum(v for _, v in table.breakdown(a)) for a in archs]
     load_start, busy_start, t0 = os.getloadavg()[0], _cpu_busy(), time.monotonic()
     timing = dict(threads=table.threads, batch=table.batch, warmup=warmup, repeats=repeats, stat=table.stat)
-    runs = [(p, a) for p in range(passes) for a in archs]
-    times = [
-        measure_arch_ms(table.space, a, table.target, table.in_chans, table.num_classes, **timing)
-        for _, a in tqdm(runs, desc=f"validating on {table.target}", disable=not progress, unit="subnet")
-    ]
+    onnx = table.target in ORT_TARGETS
+    bar = dict(disable=not progress, unit="subnet")
+    with tempfile.TemporaryDirectory() as tmp:
+        if onnx:
+            precision = ORT_TARGETS[table.target]
+            files = [
+                subnet_graph(table.space, a, table.in_chans, table.num_classes, Path(tmp) / f"{i}.onnx", precision)
+                for i, a in enumerate(tqdm(archs, desc="exporting subnets", **bar))
+            ]  # fmt: skip
+        runs = [(p, i) for p in range(passes) for i in range(samples)]
+        times = [
+            measure_onnx_ms(files[i], provider=table.provider, **timing)
+            if onnx
+            else measure_arch_ms(table.space, archs[i], table.target, table.in_chans, table.num_classes, **timing)
+            for _, i in tqdm(runs, desc=f"validating on {table.target} ({table.stat})", **bar)
+        ]  # fmt: skip
+        ind = []
+        if onnx and independent:
+            args = dict(threads=table.threads, batch=table.batch, repeats=repeats, provider=table.provider)
+            ind = [
+                independent_ms(f, table.stat, **args) for f in tqdm(files, desc="independent timer", **bar)
+            ]
     per_pass = [times[p * samples : (p + 1) * samples] for p in range(passes)]
     combine = min if table.stat == "min" else statistics.median
     measured = [combine(ts) for ts in zip(*per_pass)]
@@ -170,7 +221,7 @@ def validate_table(
     if busy_start and busy_end:
         load["cpu_busy_pct"] = 100.0 * (busy_end[0] - busy_start[0]) / max(busy_end[1] - busy_start[1], 1)
     return ValidationReport(
-        table.target, [str(a) for a in archs], predicted, measured, raw, per_pass, seed, load
+        table.target, [str(a) for a in archs], predicted, measured, raw, per_pass, seed, load, table.stat, ind
     )
 
 
@@ -178,14 +229,14 @@ def write_report(
     report: ValidationReport, table: LatencyTable, path: str | Path, plot: Path, command: str
 ) -> None:
     """Markdown with the command, machine, settings, summary and every subnet: a results table one can redo."""
-    s = report.summary()
+    s, nan = report.summary(), float("nan")
     c = table.correction
     lines = [
         f"# Latency table validation: {table.space.name} on {table.target}",
         "",
         f"Made by `{command}` on {table.metadata.get('device', '?')} ({table.metadata.get('cpu_count', '?')} CPUs), "
-        f"table built {table.metadata.get('date', '?')}, threads {table.threads}, batch {table.batch}, statistic {table.stat} "
-        f"({len(report.passes_ms)} passes per subnet).",
+        f"table built {table.metadata.get('date', '?')}, threads {table.threads}, batch {table.batch}, statistic **{table.stat}**, "
+        f"provider {table.provider or '-'} ({len(report.passes_ms)} passes per subnet; measurements {report.source}).",
         f"Versions: {json.dumps(table.metadata.get('versions', {}))}.",
         "",
         f"Correction fitted on {len(table.fit_points)} other subnets: predicted = {c.scale:.4f} * sum of entries "
@@ -203,19 +254,29 @@ def write_report(
         f"| Kendall tau | {s['kendall_tau']:.3f} |",
         f"| test-retest (pass 2 vs pass 1): mean abs % difference | {s.get('retest_mape_pct', float('nan')):.2f} |",
         f"| test-retest: within ±10% | {s.get('retest_within_10_pct', float('nan')):.0f}% |",
+        f"| independent timer (fresh onnxruntime session, {report.stat}): mean abs % error | {s.get('independent_mape_pct', float('nan')):.2f} |",
+        f"| independent timer: within ±10% | {s.get('independent_within_10_pct', float('nan')):.0f}% |",
+        f"| independent timer: Kendall tau | {s.get('independent_kendall_tau', float('nan')):.3f} |",
+        f"| own timing vs independent timer: mean abs % difference | {s.get('own_vs_independent_mape_pct', float('nan')):.2f} |",
         f"| uncorrected sum of entries: mean abs % error | {s.get('raw_sum_mape_pct', float('nan')):.2f} |",
         f"| uncorrected sum of entries: within ±10% | {s.get('raw_sum_within_10_pct', float('nan')):.0f}% |",
         f"| measured range ms | {s['measured_range_ms'][0]:.3f} - {s['measured_range_ms'][1]:.3f} |",
-        f"| load avg (1 min) start -> end | {s['load_avg_start']:.2f} -> {s['load_avg_end']:.2f} |",
+        f"| load avg (1 min) start -> end | {s.get('load_avg_start', nan):.2f} -> {s.get('load_avg_end', nan):.2f} |",
         f"| all-CPU busy % while measuring | {s.get('cpu_busy_pct', float('nan')):.0f} |",
         "",
         f"![predicted vs measured]({Path(plot).name})",
         "",
-        "| arch | predicted ms | measured ms | error % |",
-        "|---|---|---|---|",
+        f"| arch | predicted ms | measured ms ({report.stat}) | error % | independent timer ms |",
+        "|---|---|---|---|---|",
         *(
-            f"| `{a}` | {p:.4f} | {m:.4f} | {e:+.1f} |"
-            for a, p, m, e in zip(report.archs, report.predicted_ms, report.measured_ms, report.errors_pct)
+            f"| `{a}` | {p:.4f} | {m:.4f} | {e:+.1f} | {f'{i:.4f}' if i is not None else '-'} |"
+            for a, p, m, e, i in zip(
+                report.archs,
+                report.predicted_ms,
+                report.measured_ms,
+                report.errors_pct,
+                report.independent_ms or [None] * len(report.archs),
+            )
         ),
     ]
-    Path(path).write_text("\n".join(lines) + "\n")
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")

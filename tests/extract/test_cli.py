@@ -49,6 +49,7 @@ def test_extract_ships_a_verified_model_under_the_budget(run, tmp_path, capsys):
     card = json.loads((out / "card.json").read_text())
     assert card["latency"]["predicted_ms"] <= 6 and card["latency"]["measured_ms"] > 0
     assert card["int8"]["measured_ms"] > 0
+    assert card["latency"]["stat"] == "median" and card["latency"]["precision"] == "fp32"
     assert card["search"]["budget"] == 6 and card["search"]["num_evals"] == 6
     assert (
         card["source"]["weights_sha256"]
@@ -155,3 +156,32 @@ def test_missing_checkpoint_and_foreign_arch(run, tmp_path, capsys):
     assert main(argv) == 2
     assert "resolution=40 is not in the search space" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_extract_refuses_a_table_of_another_precision_or_provider(run, tmp_path, capsys):
+    """An int8 table budgets the int8 model (needs --int8); a table timed on another onnxruntime provider
+    budgets another device's latency: both refused in one line before anything runs."""
+    from latency.table import LatencyTable
+
+    table = LatencyTable.load(run / "ort.json")
+    table.target, table.provider = "ort-cpu-int8", "CPUExecutionProvider"
+    table.save(tmp_path / "int8.json")
+    argv = [
+        "extract",
+        "--checkpoint",
+        str(run / "ck"),
+        "--budget-ms",
+        "6",
+        "--out",
+        str(tmp_path / "d"),
+        "--quiet",
+    ]
+    assert main([*argv, "--lut", str(tmp_path / "int8.json")]) == 2
+    assert "pass --int8" in capsys.readouterr().err
+    assert (
+        main([*argv, "--lut", str(tmp_path / "int8.json"), "--int8", "--provider", "CUDAExecutionProvider"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "timed on onnxruntime provider CPUExecutionProvider, not CUDAExecutionProvider" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()

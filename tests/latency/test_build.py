@@ -9,7 +9,7 @@ from latency.errors import LatencyTableError, TargetError
 from latency.fpga import FpgaCostModel
 from latency.layers import arch_layers
 from latency.table import LatencyTable
-from supernet import SearchSpace
+from supernet import SearchSpace, SupernetError
 
 from .conftest import tiny_space
 
@@ -80,10 +80,40 @@ def test_resume_refuses_a_table_with_other_settings(tmp_path):
     build_table(space, "macs", tmp_path / "lut.json")
     with pytest.raises(LatencyTableError, match="--overwrite"):
         build_table(space, "ort-cpu", tmp_path / "lut.json", progress=False)
-    table = LatencyTable("ort-cpu", space, 3, 10, stat="median")
-    table.save(tmp_path / "median.json")
-    with pytest.raises(LatencyTableError, match="'median'.*not.*'min'"):
-        build_table(space, "ort-cpu", tmp_path / "median.json", progress=False)
+    table = LatencyTable("ort-cpu", space, 3, 10, stat="min", provider="CPUExecutionProvider")
+    table.save(tmp_path / "min.json")
+    with pytest.raises(LatencyTableError, match="'min'.*not.*'median'"):
+        build_table(space, "ort-cpu", tmp_path / "min.json", progress=False)
+
+
+def test_count_and_fpga_targets_never_replace_an_existing_file(tmp_path):
+    space = tiny_space()
+    out = tmp_path / "lut.json"
+    out.write_text("a measured table")
+    for target in ("macs", "params", "fpga-int8"):
+        with pytest.raises(LatencyTableError, match="exists; pass --overwrite"):
+            build_table(space, target, out)
+    assert out.read_text() == "a measured table"
+    assert build_table(space, "macs", out, overwrite=True).complete
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"in_chans": 0}, "--in-chans"), ({"num_classes": -1}, "--num-classes"), ({"threads": 0}, "--threads"),
+     ({"batch": 0}, "--batch"), ({"repeats": 0}, "--repeats"), ({"fit_samples": 3}, "--fit-samples"),
+     ({"stat": "mean"}, "allowed: median, min, p90, p99")],
+)  # fmt: skip
+def test_out_of_range_settings_are_refused_before_anything_runs(tmp_path, kwargs, match):
+    with pytest.raises(SupernetError, match=match):
+        build_table(tiny_space(), "ort-cpu", tmp_path / "t.json", **kwargs)
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_an_unavailable_provider_is_refused(tmp_path):
+    with pytest.raises(TargetError, match="'NoSuchExecutionProvider' is not available"):
+        build_table(tiny_space(), "ort-cpu", tmp_path / "t.json", provider="NoSuchExecutionProvider")
+    with pytest.raises(SupernetError, match="--provider is for the onnxruntime targets"):
+        build_table(tiny_space(), "torch-cpu", tmp_path / "t.json", provider="CUDAExecutionProvider")
 
 
 def test_real_build_on_ort_cpu(tmp_path):
@@ -106,4 +136,18 @@ def test_real_build_on_ort_cpu(tmp_path):
     meta = LatencyTable.load(tmp_path / "lut.json").metadata
     assert {"device", "versions", "date", "warmup", "repeats"} <= set(meta)
     assert "onnxruntime" in meta["versions"]
-    assert LatencyTable.load(tmp_path / "lut.json").stat == "median"
+    loaded = LatencyTable.load(tmp_path / "lut.json")
+    assert (
+        loaded.stat == "median" and loaded.provider == "CPUExecutionProvider" and loaded.precision == "fp32"
+    )
+
+
+def test_real_int8_build_times_quantized_graphs(tmp_path):
+    """`ort-cpu-int8` times each layer and fit subnet as the QDQ graph `extract --int8` ships."""
+    space = tiny_space()
+    table = build_table(
+        space, "ort-cpu-int8", tmp_path / "lut.json", warmup=1, repeats=3, fit_samples=4, progress=False,
+        stat="p90",
+    )  # fmt: skip
+    assert table.precision == "int8" and table.stat == "p90" and table.complete
+    assert all(v > 0 for v in table.entries.values()) and table.predict_ms(space.largest()) > 0

@@ -56,3 +56,85 @@ def test_build_refuses_an_unavailable_target_in_one_line(tmp_path, capsys):
     assert main(args) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
+
+
+@pytest.mark.parametrize(
+    "extra,option",
+    [(["--in-chans", "0"], "--in-chans"), (["--in-chans", "-3"], "--in-chans"), (["--num-classes", "0"], "--num-classes"),
+     (["--threads", "0"], "--threads"), (["--batch", "0"], "--batch"), (["--repeats", "0"], "--repeats")],
+)  # fmt: skip
+def test_build_options_out_of_range_are_one_line_errors(tmp_path, capsys, extra, option):
+    out = tmp_path / "t.json"
+    assert (
+        main(["latency", "build", "--space", "mbv2-small", "--target", "ort-cpu", "--out", str(out), *extra])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert option in err and "positive integer" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_validate_samples_zero_is_a_one_line_error(fake_table, tmp_path, capsys):
+    fake_table.save(tmp_path / "lut.json")
+    for extra, option in ((["--samples", "0"], "--samples"), (["--passes", "0"], "--passes")):
+        assert main(["latency", "validate", "--lut", str(tmp_path / "lut.json"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert option in err and len(err.splitlines()) == 1
+
+
+def test_a_count_build_does_not_replace_an_existing_table(fake_table, tmp_path, capsys):
+    lut = tmp_path / "lut.json"
+    fake_table.save(lut)
+    before = lut.read_bytes()
+    assert main(["latency", "build", "--space", "mbv2-small", "--target", "macs", "--out", str(lut)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and lut.read_bytes() == before
+    assert (
+        main(
+            [
+                "latency",
+                "build",
+                "--space",
+                "mbv2-small",
+                "--target",
+                "macs",
+                "--out",
+                str(lut),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
+    assert LatencyTable.load(lut).target == "macs"
+
+
+def test_build_takes_space_and_io_from_a_training_run(tmp_path, capsys):
+    from supernet import ElasticMobileNetV2, SearchSpace
+    from supernet.train.checkpoint import save_checkpoint
+    from supernet.train.config import TrainConfig
+
+    space = SearchSpace.preset("mbv2-small")
+    config = TrainConfig(dataset="synthetic", img_size=16, out=str(tmp_path / "run"))
+    save_checkpoint(
+        tmp_path / "run", ElasticMobileNetV2(space, num_classes=7, in_chans=1), config, epoch=1, step=1
+    )
+    lut = tmp_path / "macs.json"
+    assert (
+        main(
+            ["latency", "build", "--checkpoint", str(tmp_path / "run"), "--target", "macs", "--out", str(lut)]
+        )
+        == 0
+    )
+    table = LatencyTable.load(lut)
+    assert (table.in_chans, table.num_classes, table.space_fingerprint) == (1, 7, space.fingerprint())
+    argv = ["latency", "build", "--checkpoint", str(tmp_path / "run"), "--target", "macs", "--in-chans", "3"]
+    assert main([*argv, "--out", str(tmp_path / "x.json")]) == 2
+    assert "contradicts --checkpoint" in capsys.readouterr().err
+    assert main(["latency", "build", "--target", "macs", "--out", str(tmp_path / "y.json")]) == 2
+    assert "--space" in capsys.readouterr().err
+
+
+def test_repeats_help_names_the_default_statistic(capsys):
+    with pytest.raises(SystemExit):
+        main(["latency", "build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--stat of them is kept" in text and "median (default" in text

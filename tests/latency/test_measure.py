@@ -51,3 +51,32 @@ def test_unavailable_targets_are_refused():
     if not torch.cuda.is_available():
         with pytest.raises(TargetError, match="needs a CUDA GPU"):
             measure_module_ms(torch.nn.Identity(), torch.randn(1), "torch-cuda")
+
+
+def test_statistics_match_numpy():
+    import numpy as np
+
+    from latency.measure import summarize_ms
+
+    times = [int(v) for v in np.random.default_rng(0).integers(10_000, 90_000, 77)]
+    for stat, expected in [("min", min(times)), ("median", np.median(times)), ("p90", np.percentile(times, 90)),
+                           ("p99", np.percentile(times, 99))]:  # fmt: skip
+        assert summarize_ms(times, stat) == pytest.approx(expected / 1e6)
+
+
+def test_one_onnx_module_for_tables_and_shipped_files(tmp_path):
+    """extract's exporter and session are latency.onnx's: same names, opset and dynamic batch."""
+    import onnx
+
+    from extract import onnx_io
+    from latency import onnx as lonnx
+
+    assert onnx_io.ort_session.__module__ == "extract.onnx_io" and onnx_io.INPUT_NAME == lonnx.INPUT_NAME
+    space = tiny_space()
+    from supernet import build_subnet
+
+    model = build_subnet(space, space.largest(), 10, 3).eval()
+    shipped = onnx.load(onnx_io.export_onnx(model, tmp_path / "m.onnx", 16, 3))
+    measured = onnx.load_from_string(lonnx.export_subnet(model, 16, 3))
+    assert shipped.graph == measured.graph and shipped.opset_import == measured.opset_import
+    assert shipped.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"

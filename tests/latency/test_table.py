@@ -96,6 +96,15 @@ def test_incomplete_table_refuses_to_predict(fake_table, space):
         (lambda d: {**d, "entries": {"stem": math.nan}}, "finite"),
         (lambda d: {**d, "space": {**d["space"], "head_chs": 512}}, "fingerprint"),
         (lambda d: {**d, "correction": {"scale": 1}}, "missing or has the wrong type"),
+        (lambda d: {**d, "entries": {**d["entries"], "stem": -0.1}}, "non-negative"),
+        (
+            lambda d: {**d, "correction": {"scale": -1.0, "per_layer_ms": 0, "offset_ms": 0}},
+            "scale must be > 0",
+        ),
+        (lambda d: {**d, "correction": {"scale": 1.0, "per_layer_ms": 0, "offset_ms": -0.1}}, "offset >= 0"),
+        (lambda d: {**d, "threads": 0}, "threads must be >= 1"),
+        (lambda d: {**d, "batch": -2}, "batch must be >= 1"),
+        (lambda d: {**d, "stat": "mean"}, "statistic 'mean'"),
     ],
 )
 def test_corrupt_tables_raise_clear_errors(fake_table, tmp_path, corrupt, match):
@@ -109,3 +118,35 @@ def test_corrupt_tables_raise_clear_errors(fake_table, tmp_path, corrupt, match)
 def test_missing_file(tmp_path):
     with pytest.raises(LatencyTableError, match="not found.*latency build"):
         LatencyTable.load(tmp_path / "nope.json")
+
+
+def test_a_negative_fitted_offset_is_refitted_without_one():
+    """A per-inference overhead below zero is not physical (and a reader refuses it): the fit drops it."""
+    rng = random.Random(1)
+    sums = [rng.uniform(0.1, 2.0) for _ in range(20)]
+    layers = [rng.randint(10, 25) for _ in range(20)]
+    fit = Correction.fit(sums, layers, [1.2 * s + 0.001 * n - 0.03 for s, n in zip(sums, layers)])
+    assert fit.offset_ms == 0.0 and fit.scale > 0
+
+
+def test_count_tables_predict_their_unit_not_ms(space, tmp_path):
+    from latency.build import build_table
+
+    table = build_table(space, "macs", tmp_path / "macs.json")
+    assert table.predict(space.smallest()) > 0
+    with pytest.raises(LatencyTableError, match="holds MMACs, not ms; use predict"):
+        table.predict_ms(space.smallest())
+
+
+def test_deployment_provider_and_precision_must_match(fake_table):
+    fake_table.provider = "CPUExecutionProvider"
+    fake_table.check_deployment(
+        "CPUExecutionProvider", ships_int8=True
+    )  # fp32 budget, int8 shipped beside it
+    with pytest.raises(LatencyTableError, match="timed on onnxruntime provider CPUExecutionProvider, not X"):
+        fake_table.check_deployment("X", ships_int8=False)
+    fake_table.target = "ort-cpu-int8"
+    with pytest.raises(LatencyTableError, match="int8 graphs.*pass --int8"):
+        fake_table.check_deployment("CPUExecutionProvider", ships_int8=False)
+    fake_table.target = "torch-cpu"
+    fake_table.check_deployment("anything", ships_int8=False)  # not an onnxruntime table: nothing to check

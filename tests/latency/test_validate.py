@@ -21,6 +21,7 @@ def test_validate_pairs_predictions_with_measurements(fake_table, monkeypatch, t
     monkeypatch.setattr(
         validate, "measure_arch_ms", lambda space, arch, *a, **k: fake_table.predict_ms(arch) / 1.03
     )
+    fake_table.target = "torch-cpu"
     report = validate_table(fake_table, samples=12, progress=False)
     s = report.summary()
     assert s["samples"] == 12 and s["within_5_pct"] == 100.0 and s["kendall_tau"] == pytest.approx(1.0)
@@ -52,9 +53,36 @@ def test_passes_give_test_retest_agreement(fake_table, monkeypatch):
         return fake_table.predict_ms(arch) * (1.0 if len(calls) <= 6 else 1.2)
 
     monkeypatch.setattr(validate, "measure_arch_ms", fake)
-    fake_table.stat = "min"
+    fake_table.stat, fake_table.target = "min", "torch-cpu"
     report = validate_table(fake_table, samples=6, passes=2, progress=False)
     s = report.summary()
     assert len(calls) == 12 and calls[:6] == calls[6:]
     assert s["retest_mape_pct"] == pytest.approx(20.0) and s["retest_within_10_pct"] == 0.0
     assert s["mape_pct"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_passes_are_honoured(fake_table, monkeypatch):
+    calls = []
+    monkeypatch.setattr(validate, "measure_arch_ms", lambda space, arch, *a, **k: calls.append(arch) or 1.0)
+    fake_table.target = "torch-cpu"
+    report = validate_table(fake_table, samples=4, passes=3, progress=False)
+    assert len(calls) == 12 and len(report.passes_ms) == 3
+
+
+def test_real_ort_validation_reports_the_independent_timer(tmp_path):
+    """On the tiny space: the shipped graph of each subnet is timed by the table's timer and by the
+    independent one (fresh session, own warm-up); both are in the summary and the markdown report."""
+    from latency.build import build_table
+
+    from .conftest import tiny_space
+
+    table = build_table(
+        tiny_space(), "ort-cpu", tmp_path / "lut.json", warmup=2, repeats=5, fit_samples=4, progress=False
+    )
+    report = validate_table(table, samples=3, warmup=2, repeats=10, passes=1, progress=False)
+    s = report.summary()
+    assert len(report.independent_ms) == 3 and all(t > 0 for t in report.independent_ms)
+    assert s["stat"] == "median" and s["independent_mape_pct"] >= 0 and "own_vs_independent_mape_pct" in s
+    report.plot(tmp_path / "v.png")
+    write_report(report, table, tmp_path / "v.md", tmp_path / "v.png", command="supernet latency validate")
+    assert "independent timer" in (tmp_path / "v.md").read_text()
