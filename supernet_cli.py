@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from supernet.errors import SupernetError
+from supernet.cli_common import HelpFormatter, apply_conventions, run_command, version
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,25 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="supernet",
         description="Train one elastic MobileNetV2 supernet, then cut out and ship the best subnet for a latency budget.",
+        formatter_class=HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_supernet(sub)
     register_latency(sub)
     register_extract(sub)
-    return parser
+    return apply_conventions(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except SupernetError as e:
-        print(f"supernet {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"supernet {args.command}: interrupted", file=sys.stderr)
-        return 130
+    if args.command is None:  # bare `supernet`: the overview, not an error
+        parser.print_help()
+        return 0
+    return run_command(args.func, args, f"supernet {args.command}")
 
 
 if __name__ == "__main__":

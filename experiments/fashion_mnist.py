@@ -86,7 +86,7 @@ def train_supernet(out: Path, data: Path, epochs: int, extra: list[str]) -> dict
             "--data",
             str(data),
         ]
-        cmd += ["--epochs", str(epochs), "--out", str(out), "--no-progress", *extra]
+        cmd += ["--epochs", str(epochs), "--out", str(out), "--quiet", *extra]
         if (out / "config.json").is_file():
             cmd.append("--resume")
         run(cmd)
@@ -158,7 +158,7 @@ def pareto(args: argparse.Namespace) -> None:
                 "model": f"supernet subnet, budget {card['search']['budget']:g} ms",
                 "onnx": card_path.parent / "model.onnx",
                 "test_acc": card["accuracy"]["test"],
-                "predicted_ms": card["latency"]["predicted_ms"],
+                "predicted_ms": card["latency"]["predicted"],
                 "macs": card["macs"],
                 "params": card["params"],
                 "arch": card["arch_string"],

@@ -8,6 +8,16 @@ import shutil
 from pathlib import Path
 
 from supernet.checks import MAX_SEED, float_arg, int_arg
+from supernet.cli_common import (
+    ARCH_HELP,
+    CHECKPOINT_HELP,
+    add_json,
+    add_quiet,
+    add_threads,
+    json_mode,
+    print_json,
+    set_threads,
+)
 from supernet.errors import OutputError
 from supernet.files import atomic_write_text
 from supernet.outdir import check_out_dir, owned_folder
@@ -16,16 +26,41 @@ from .errors import ExtractError
 
 DEFAULT_EVALS = 30
 SEARCH_CALIB_IMAGES = 500
+UNITS = {"ms": "ms", "mmacs": "MMACs", "mparams": "Mparams"}  # --unit spelling -> a table's unit
 
 
-def _budgets(text: str) -> list[float]:
+def _budgets(text: str, flag: str) -> list[float]:
     try:
         budgets = [float(b) for b in text.split(",") if b.strip()]
     except ValueError:
-        raise ExtractError(f"--budget-ms must be numbers separated by commas (e.g. 1.5,2,2.5), got {text!r}")
+        raise ExtractError(f"{flag} must be numbers separated by commas (e.g. 1.5,2,2.5), got {text!r}")
     if not budgets or any(not (b > 0 and math.isfinite(b)) for b in budgets):
-        raise ExtractError(f"--budget-ms must be positive finite numbers, got {text!r}")
+        raise ExtractError(f"{flag} must be positive finite numbers, got {text!r}")
     return sorted(set(budgets))
+
+
+def budget_request(args: argparse.Namespace) -> tuple[list[float], str | None, str]:
+    """(budgets, the unit asked for or None for the table's, the flag used) from --budget/--unit/--budget-ms."""
+    if (args.budget is None) == (args.budget_ms is None):
+        raise ExtractError(
+            "give the latency budget once: --budget X [--unit ms|mmacs|mparams] or --budget-ms X"
+        )
+    if args.budget_ms is not None:
+        return _budgets(args.budget_ms, "--budget-ms"), "ms", "--budget-ms"
+    unit = None
+    if args.unit is not None:
+        unit = UNITS.get(args.unit.lower())
+        if unit is None:
+            raise ExtractError(f"unknown --unit {args.unit!r}; allowed: {', '.join(UNITS)}")
+    return _budgets(args.budget, "--budget"), unit, "--budget"
+
+
+def check_unit(asked: str | None, flag: str, table_unit: str) -> str:
+    """The budget's unit must be the table's: `--budget-ms 4` on a MACs table is refused, not read as 4 MMACs."""
+    if asked is None or asked == table_unit:
+        return table_unit
+    use = "--budget X" + ("" if table_unit == "ms" else f" --unit {table_unit.lower()}")
+    raise ExtractError(f"{flag} is in {asked} but the latency table predicts {table_unit}; use {use}")
 
 
 def _check_out(out: Path, overwrite: bool, resumable: bool = False) -> None:
@@ -58,17 +93,19 @@ def _remove_stale(out: Path, folders: set[Path]) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-def _set_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _extract(args: argparse.Namespace) -> int:
+    with json_mode(args.json):
+        summary = _start_extract(args)
+    if args.json:
+        print_json(summary)
+    return 0
+
+
+def _start_extract(args: argparse.Namespace) -> dict:
     from .pipeline import open_checkpoint, open_table
     from .search import STRATEGIES, check_budgets
 
-    budgets, out = _budgets(args.budget_ms), Path(args.out)
+    (budgets, asked_unit, flag), out = budget_request(args), Path(args.out)
     if args.strategy not in STRATEGIES:
         raise ExtractError(f"unknown --strategy {args.strategy!r}; allowed: {', '.join(STRATEGIES)}")
     if args.evals < len(budgets):
@@ -76,15 +113,16 @@ def _extract(args: argparse.Namespace) -> int:
             f"--evals {args.evals} is fewer than the {len(budgets)} budgets; give at least one per budget"
         )
     _check_out(out, args.overwrite or args.resume, resumable=True)
-    _set_threads(args.threads)
+    set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     table = open_table(args.lut, ckpt.model, args.target, args.provider, args.int8)
+    check_unit(asked_unit, flag, table.unit)
     check_budgets(ckpt.space, table.predict, budgets, table.unit)
     with owned_folder(out):
         return _run_extract(args, out, budgets, ckpt, table)
 
 
-def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> int:
+def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
     from .evaluator import ArchEvaluator
     from .export import export_arch
     from .journal import JOURNAL, SearchJournal
@@ -123,7 +161,7 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> int:
         "table": latency.table,
         **same_scores,
     }
-    measured, folders = {}, set()
+    measured, folders, shipped = {}, set(), []
     for budget, ev in best.items():
         folder = out if len(budgets) == 1 else out / f"budget-{budget:g}{table.unit}"
         folders.add(folder)
@@ -147,6 +185,7 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> int:
             },
         )
         measured[budget] = card["latency"]["measured_ms"]
+        shipped.append(_summary(folder, card, budget))
         _print_card(folder, card, budget, table.unit)
         if measured[budget] is not None and table.unit == "ms" and measured[budget] > budget:
             print(
@@ -162,20 +201,52 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> int:
         f"search: {evaluator.num_evals} archs scored ({args.strategy}); log {out / 'search.json'}, "
         f"plot {out / 'pareto.png'}"
     )
-    return 0
+    return {
+        "command": "extract",
+        "out": str(out),
+        "unit": table.unit,
+        "num_evals": evaluator.num_evals,
+        "search": str(out / "search.json"),
+        "models": shipped,
+    }
+
+
+def _summary(folder: Path, card: dict, budget: float | None) -> dict:
+    """One shipped model in `--json` output."""
+    lat = card["latency"]
+    return {
+        "folder": str(folder),
+        "onnx": str(folder / "model.onnx"),
+        "arch": card["arch_string"],
+        "budget": budget,
+        "unit": lat["unit"],
+        "predicted": lat["predicted"],
+        "measured_ms": lat["measured_ms"],
+        "val_acc": card["accuracy"]["val"],
+        "test_acc": card["accuracy"].get("test"),
+        "int8": bool(card["int8"]),
+    }
 
 
 def _export(args: argparse.Namespace) -> int:
-    from supernet import ArchConfig
+    with json_mode(args.json):
+        summary = _run_export(args)
+    if args.json:
+        print_json(summary)
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> dict:
+    from supernet.named import resolve_arch
 
     from .export import export_arch
     from .pipeline import latency_spec, load_eval_data, open_checkpoint, open_table, source_info
 
     out = Path(args.out)
     _check_out(out, args.overwrite)
-    _set_threads(args.threads)
+    set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
-    arch = ArchConfig.load(args.arch).validate(ckpt.space)
+    arch = resolve_arch(args.arch, ckpt.space)
     table = open_table(args.lut, ckpt.model, args.target, args.provider, args.int8) if args.lut else None
     with owned_folder(out):
         data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
@@ -191,12 +262,12 @@ def _export(args: argparse.Namespace) -> int:
             atol=args.atol,
         )
     _print_card(out, card, None, table.unit if table else "ms")
-    return 0
+    return {"command": "export", "out": str(out), **_summary(out, card, None)}
 
 
 def _print_card(folder: Path, card: dict, budget: float | None, unit: str) -> None:
     lat, acc = card["latency"], card["accuracy"]
-    pred = "-" if lat["predicted_ms"] is None else f"{lat['predicted_ms']:.4g} {unit}"
+    pred = "-" if lat["predicted"] is None else f"{lat['predicted']:.4g} {lat['unit']}"
     stat = f" ({lat['stat']})" if lat.get("stat") else ""
     meas = "-" if lat["measured_ms"] is None else f"{lat['measured_ms']:.4g} ms{stat}"
     head = f"budget {budget:g} {unit}: " if budget is not None else ""
@@ -216,7 +287,7 @@ def _print_card(folder: Path, card: dict, budget: float | None, unit: str) -> No
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="training run directory (or its checkpoint.json)")
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("--out", required=True, help="output folder for model.onnx, card.json, ...")
     p.add_argument("--target", help="deployment target; must match the table's (default: the table's)")
     p.add_argument(
@@ -231,13 +302,13 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--dynamo", action="store_true", help="use the dynamo ONNX exporter (default: TorchScript)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export or search in --out")
-    p.add_argument(
-        "--threads",
-        type=int_arg(1, 1024),
-        default=1,
-        help="PyTorch threads for BN recalibration and scoring (small subnets: 1 avoids oversubscription); "
-        "latency is measured with the table's thread count",
+    add_threads(
+        p,
+        what="BN recalibration and scoring; small subnets: 1 avoids oversubscription; latency is measured "
+        "with the table's thread count",
     )
+    add_quiet(p)
+    add_json(p, "what was shipped")
     p.add_argument(
         "--provider",
         default="CPUExecutionProvider",
@@ -255,7 +326,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="search under a latency budget and export the best subnet")
     _common(p)
     p.add_argument("--lut", required=True, help="latency table JSON (`supernet latency build`)")
-    p.add_argument("--budget-ms", required=True, help="latency budget(s), comma separated: 1.5,2,2.5")
+    p.add_argument(
+        "--budget",
+        metavar="X[,Y...]",
+        help="budget(s) in the table's unit (--unit), comma separated: 1.5,2,2.5",
+    )
+    p.add_argument(
+        "--unit",
+        help="unit of --budget, which must be the table's: ms, mmacs or mparams (default: the table's unit)",
+    )
+    p.add_argument(
+        "--budget-ms", metavar="MS[,MS...]", help="budget(s) in ms, for a table of measured latency"
+    )
     p.add_argument(
         "--strategy", default="coarse-to-fine", help="coarse-to-fine (default), random or evolution"
     )
@@ -272,17 +354,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"training images for BN recalibration while scoring archs (default {SEARCH_CALIB_IMAGES}; "
         "the shipped subnet is recalibrated on --calib-images)",
     )
-    p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0)
+    p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0, help="search seed")
     p.add_argument(
         "--resume",
         action="store_true",
         help="reuse the scores in --out/search.json of an earlier search (same checkpoint and data) for free",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
 
     p = sub.add_parser("export", help="export a given arch of a checkpoint to verified ONNX")
     _common(p)
-    p.add_argument("--arch", required=True, help="arch JSON file or canonical arch string")
+    p.add_argument("--arch", required=True, help=ARCH_HELP)
     p.add_argument("--lut", help="latency table, to record the predicted latency in the card")
     p.set_defaults(func=_export)

@@ -70,7 +70,9 @@ class ArchEvaluator:
         self._scores: dict[ArchConfig, Evaluation] = {}
         self._latency: dict[ArchConfig, float] = {}
         self._stop_at = max_evals
-        self._bar = tqdm(total=max_evals, desc="search", unit="arch", disable=not progress, leave=False)
+        self._bar = tqdm(
+            total=max_evals, desc="search", unit="arch", disable=None if progress else True, leave=False
+        )  # None: bars only on a terminal
 
     @property
     def num_evals(self) -> int:

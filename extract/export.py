@@ -51,6 +51,7 @@ class LatencySpec:
     table: dict = field(default_factory=dict)
     stat: str = "median"  # statistic of measured latencies (the table's)
     precision: str = "fp32"  # the model the budget is for: int8 tables budget model.int8.onnx
+    unit: str = "ms"  # of `predict_ms` (a count table predicts MMACs or Mparams)
 
 
 def _accuracies(session, data: EvalData, resolution: int) -> dict:
@@ -129,7 +130,8 @@ def export_arch(
             },
             latency={
                 "target": latency.target,
-                "predicted_ms": latency.predict_ms(arch) if latency.predict_ms else None,
+                "predicted": latency.predict_ms(arch) if latency.predict_ms else None,
+                "unit": latency.unit,
                 "measured_ms": (int8_section or {}).get("measured_ms")
                 if latency.precision == "int8"
                 else fp32["measured_ms"],

@@ -132,6 +132,7 @@ def latency_spec(
         info,
         stat=table.stat,
         precision=table.precision,
+        unit=table.unit,
     )
 
 

@@ -198,7 +198,9 @@ def _measure_table(
     layers = space_layers(table.space, table.in_chans, table.num_classes)
     todo = [s for s in layers if s.key not in table.entries]
     last_save = time.monotonic()
-    for spec in tqdm(todo, desc=f"layers on {table.target}", disable=not progress, unit="layer"):
+    for spec in tqdm(
+        todo, desc=f"layers on {table.target}", disable=None if progress else True, unit="layer"
+    ):
         example = layer_input(spec, table.batch)
         table.entries[spec.key] = measure_module_ms(
             layer_module(spec), example, table.target, repeats=repeats, **timing
@@ -209,7 +211,7 @@ def _measure_table(
     table.save(out)
 
     archs = fit_archs(table.space, fit_samples)[len(table.fit_points) :]
-    for arch in tqdm(archs, desc="end-to-end fit", disable=not progress, unit="subnet"):
+    for arch in tqdm(archs, desc="end-to-end fit", disable=None if progress else True, unit="subnet"):
         specs = arch_layers(table.space, arch, table.in_chans, table.num_classes)
         measured = measure_arch_ms(
             table.space, arch, table.target, table.in_chans, table.num_classes,

@@ -9,6 +9,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from supernet.cli_common import add_quiet
+
 TARGET_HELP = (
     "ort-cpu, ort-cpu-int8 (onnxruntime fp32 / QDQ int8, --provider), torch-cpu, torch-cuda (measured); "
     "fpga-int8 (analytic); macs, params (exact counts)"
@@ -194,7 +196,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--overwrite", action="store_true", help="replace --out instead of resuming it (or refusing)"
     )
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(b)
     b.set_defaults(func=_build)
 
     v = lsub.add_parser("validate", help="measure random subnets end to end and report the table's error")
@@ -210,7 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--plot", help="predicted-vs-measured PNG (default: <lut>_validation.png)")
     v.add_argument("--report", help="also write a markdown report (summary, settings, per-subnet rows)")
     v.add_argument("--json", action="store_true", help="print the full report as JSON")
-    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(v)
     v.set_defaults(func=_validate)
 
     s = lsub.add_parser("show", help="per-layer latency breakdown of one arch")

@@ -188,7 +188,7 @@ def validate_table(
     load_start, busy_start, t0 = os.getloadavg()[0], _cpu_busy(), time.monotonic()
     timing = dict(threads=table.threads, batch=table.batch, warmup=warmup, repeats=repeats, stat=table.stat)
     onnx = table.target in ORT_TARGETS
-    bar = dict(disable=not progress, unit="subnet")
+    bar = dict(disable=None if progress else True, unit="subnet")  # None: bars only on a terminal
     with tempfile.TemporaryDirectory() as tmp:
         if onnx:
             precision = ORT_TARGETS[table.target]

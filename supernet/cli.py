@@ -6,20 +6,31 @@ import argparse
 import json
 from pathlib import Path
 
+from .cli_common import (
+    ARCH_HELP,
+    SPACE_HELP,
+    add_json,
+    add_quiet,
+    add_threads,
+    json_mode,
+    print_json,
+    set_threads,
+)
 from .errors import CheckpointError, SupernetError
 
-# TrainConfig fields whose CLI flag differs from `--field-name` (Ray owns `--workers`).
-_TRAIN_FLAGS = {"data_dir": "--data", "workers": "--loader-workers"}
+# TrainConfig fields whose CLI flag differs from `--field-name`; fields set by other options are left out
+# (`resume`: a path option; `progress`: -q/--quiet).
+_TRAIN_FLAGS = {"data_dir": ["--data"], "loader_workers": ["-j", "--loader-workers"]}
+_TRAIN_SKIP = {"resume", "progress"}
 _TRAIN_HELP = {
-    "space": "search space: preset or .yaml/.json file",
+    "space": SPACE_HELP,
     "dataset": "digits, fashion-mnist, cifar10, imagefolder or synthetic",
     "data_dir": "data directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)",
     "out": "run directory (checkpoints, metrics.jsonl, config.json)",
-    "resume": "continue the run in --out from its last checkpoint",
     "lr": "initial LR for the *sum* of the subnet losses",
     "grad_clip": "clip the gradient norm to this value ('none' to disable)",
     "amp": "mixed precision: none, bf16 or fp16 (GPU)",
-    "workers": "DataLoader worker processes",
+    "loader_workers": "data-loader worker processes (timm's -j); Ray workers are --num-workers",
 }
 
 
@@ -36,38 +47,69 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
     from .train.config import TrainConfig
 
-    p.add_argument("--config", metavar="JSON", help="TrainConfig JSON file; flags given here override it")
     p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        metavar="N",
-        help="torch CPU threads of a single-process run (default 1: on a busy machine more threads spin-wait "
-        "and run far slower; raise it on an idle multi-core CPU)",
+        "--config", metavar="FILE", help="training config, YAML or JSON; options given here override it"
     )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="RUN",
+        help="continue a run from its last checkpoint: a run directory or its checkpoint.json "
+        "(bare --resume: the run in --out)",
+    )
+    add_threads(
+        p,
+        what="single-process run; on a busy machine more threads spin-wait and run far slower, "
+        "raise it on an idle multi-core CPU",
+    )
+    add_quiet(p)
+    add_json(p, "the final test accuracies")
     optional_types = {"data_dir": str, "img_size": int, "grad_clip": float}
     for f in fields(TrainConfig):
-        flag = _TRAIN_FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+        if f.name in _TRAIN_SKIP:
+            continue
+        flags = _TRAIN_FLAGS.get(f.name, ["--" + f.name.replace("_", "-")])
         default = f.default if f.default is not MISSING else None
         kw = {"dest": f"train_{f.name}", "default": argparse.SUPPRESS}
         help_text = _TRAIN_HELP.get(f.name, f.name.replace("_", " "))
         if isinstance(default, bool):
             p.add_argument(
-                flag, action=argparse.BooleanOptionalAction, help=f"{help_text} (default {default})", **kw
+                *flags, action=argparse.BooleanOptionalAction, help=f"{help_text} (default {default})", **kw
             )
         else:
             kind = _optional(optional_types[f.name]) if f.name in optional_types else type(default)
             p.add_argument(
-                flag, type=kind, metavar=kind.__name__.upper(), help=f"{help_text} (default {default})", **kw
+                *flags,
+                type=kind,
+                metavar=kind.__name__.upper(),
+                help=f"{help_text} (default {default})",
+                **kw,
             )
 
 
-def _train(args: argparse.Namespace) -> int:
+def _resume_dir(resume: str | None, out: str | None) -> dict:
+    """`--resume [RUN]` as TrainConfig fields: RUN (a run directory or its checkpoint.json) names `out`."""
+    if resume is None:
+        return {}
+    if resume == "":
+        return {"resume": True}
+    p = Path(resume)
+    run = p.parent if p.suffix == ".json" or p.is_file() else p
+    if out is not None and Path(out).resolve() != run.resolve():
+        raise SupernetError(
+            f"--resume {resume} and --out {out} name different run directories; give one of them"
+        )
+    return {"resume": True, "out": str(run)}
+
+
+def train_config_from_args(args: argparse.Namespace):
+    """The TrainConfig of `supernet train`: --config file, then the options given, then --resume/-q."""
     from .train.config import TrainConfig
 
     base = TrainConfig.load(args.config).to_dict() if args.config else {}
     given = {k[len("train_") :]: v for k, v in vars(args).items() if k.startswith("train_")}
-    merged = {**base, **given}
+    merged = {**base, **given, **_resume_dir(args.resume, given.get("out"))}
     if merged.get("resume"):
         # A resumed run keeps its saved config; options given now must agree with it (the Trainer lists
         # those that do not), except the few that may change (epochs, progress, device, ...).
@@ -81,7 +123,25 @@ def _train(args: argparse.Namespace) -> int:
             )
         saved = read_pointer(out)["config"]
         merged = {**saved, **merged, "out": str(out)}
-    config = TrainConfig.from_dict(merged)
+    if args.quiet or args.json:
+        merged["progress"] = False
+    return TrainConfig.from_dict(merged)
+
+
+def _train(args: argparse.Namespace) -> int:
+    with json_mode(args.json):
+        final, config = _run_training(args)
+        print(
+            f"done: {config.out}  test accuracy smallest {final['test_acc_smallest']:.4f} "
+            f"largest {final['test_acc_largest']:.4f}"
+        )
+    if args.json:
+        print_json({"command": "train", "out": str(config.out), **final})
+    return 0
+
+
+def _run_training(args: argparse.Namespace):
+    config = train_config_from_args(args)
     from .space import SearchSpace
 
     SearchSpace.resolve(config.space)  # a bad space fails here, before any data is read
@@ -90,43 +150,42 @@ def _train(args: argparse.Namespace) -> int:
 
         final = train_distributed(config, RayConfig.from_args(args))
     else:
-        import torch
-
         from .train.trainer import Trainer
 
-        if args.threads < 1:
-            raise SupernetError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
         final = Trainer(config).fit()
-    print(
-        f"done: {config.out}  test accuracy smallest {final['test_acc_smallest']:.4f} "
-        f"largest {final['test_acc_largest']:.4f}"
-    )
-    return 0
+    return final, config
 
 
 def _space(args: argparse.Namespace) -> int:
-    from .arch import ArchConfig
+    from .named import names_in, resolve_arch
     from .space import SearchSpace
 
     space = SearchSpace.resolve(args.space)
     if args.validate:
-        arch = ArchConfig.load(args.validate).validate(space)
+        arch = resolve_arch(args.validate, space)
         print(f"ok: {arch} is in {space.name}")
+        return 0
+    if args.arch:
+        arch = resolve_arch(args.arch, space)
+        print(arch.to_json() if args.json else arch)
         return 0
     if args.json:
         print(json.dumps(space.to_dict(), indent=2))
     else:
         print(space.describe())
         print(f"fingerprint {space.fingerprint()}; smallest {space.smallest()}; largest {space.largest()}")
+        for name in names_in(space):
+            print(f"named member {name}: {resolve_arch(name, space)}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("space", help="show a search space or check an arch against it")
-    p.add_argument("space", help="preset (mbv2-small, mbv2-imagenet) or a .yaml/.json file")
-    p.add_argument("--json", action="store_true", help="print the space as JSON")
-    p.add_argument("--validate", metavar="ARCH", help="arch JSON file or canonical string to check")
+    p.add_argument("space", help=SPACE_HELP)
+    p.add_argument("--json", action="store_true", help="print the space (or --arch) as JSON")
+    p.add_argument("--validate", metavar="ARCH", help=f"check that an arch is in the space; {ARCH_HELP}")
+    p.add_argument("--arch", metavar="ARCH", help=f"print one member of the space; {ARCH_HELP}")
     p.set_defaults(func=_space)
 
     p = sub.add_parser(

@@ -10,15 +10,29 @@ from pathlib import Path
 from .tune import SweepSpace, results_table, run_sweep
 
 
+class _DeprecatedWorkers(argparse.Action):
+    """`--workers N`, the earlier name of `--num-workers N`: still accepted, with a warning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import sys
+
+        print("supernet: warning: --workers is deprecated; use --num-workers", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def add_distributed_args(parser: argparse.ArgumentParser) -> None:
     """The Ray options of `supernet train` (`args.ray_workers` is None for a plain process)."""
-    g = parser.add_argument_group("Ray cluster (leave out --workers to train in this process)")
+    g = parser.add_argument_group("Ray cluster (leave out --num-workers to train in this process)")
     g.add_argument(
-        "--workers",
+        "--num-workers",
         dest="ray_workers",
         type=int,
         metavar="N",
-        help="train on N Ray Train workers; the global batch is N x --batch-size (lr is not rescaled)",
+        help="train on N Ray Train workers (Ray's num_workers); the global batch is N x --batch-size "
+        "(lr is not rescaled); data-loader workers are -j",
+    )
+    g.add_argument(
+        "--workers", dest="ray_workers", type=int, action=_DeprecatedWorkers, help=argparse.SUPPRESS
     )
     g.add_argument(
         "--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs per worker (NCCL if > 0)"

@@ -130,8 +130,8 @@ def check_resources(resources: dict, workers: int, cpus_per_worker: float, gpus_
                 f"each worker needs {per_worker:g} {kind}s but the Ray cluster has {have:g}; {fix}"
             )
         raise ClusterError(
-            f"--workers {workers} needs {need:g} {kind}s ({per_worker:g} per worker) but the Ray cluster has "
-            f"{have:g}; use --workers <= {int(have // per_worker)} or add nodes"
+            f"--num-workers {workers} needs {need:g} {kind}s ({per_worker:g} per worker) but the Ray cluster has "
+            f"{have:g}; use --num-workers <= {int(have // per_worker)} or add nodes"
         )
 
 

@@ -1,4 +1,4 @@
-"""The driver of `supernet train --workers N`: the same Trainer on N Ray Train workers (gloo on CPU, NCCL on GPU).
+"""The driver of `supernet train --num-workers N`: the same Trainer on N Ray Train workers (gloo on CPU, NCCL on GPU).
 
 Each worker runs an unchanged `Trainer` with its rank: the train split is sharded by rank, the subnets
 of a step come from (seed, step) so all ranks agree, and `sync.allreduce_step` averages the
@@ -48,7 +48,7 @@ class RayConfig:
 
     def validate(self) -> RayConfig:
         if self.workers < 1:
-            raise ClusterError(f"--workers must be >= 1, got {self.workers}")
+            raise ClusterError(f"--num-workers must be >= 1, got {self.workers}")
         if self.gpus_per_worker < 0 or self.cpus_per_worker <= 0:
             raise ClusterError(
                 f"--gpus-per-worker must be >= 0 and --cpus-per-worker > 0, got {self.gpus_per_worker:g} "

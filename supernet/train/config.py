@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..checks import MAX_SEED, check_float, check_int
 from ..errors import SupernetError
-from ..jsonfile import check_fields, describe, read_json, type_ok
+from ..jsonfile import check_fields, describe, type_ok
 
 DATASETS = ("digits", "fashion-mnist", "cifar10", "imagefolder", "synthetic")
 OPTIMIZERS = ("sgd", "rmsproptf")
@@ -72,7 +72,7 @@ class TrainConfig:
     amp: str = "none"
     device: str = "auto"
     channels_last: bool = True
-    workers: int = 0
+    loader_workers: int = 0
     spike_factor: float = 5.0
     spike_warmup_steps: int = 20
     max_skips: int = 3
@@ -139,7 +139,7 @@ class TrainConfig:
         if self.img_size is not None:
             num("img_size", 8, MAX_IMG_SIZE)
         num("seed", 0, MAX_SEED)
-        num("workers", 0, 256)
+        num("loader_workers", 0, 256)
         num("spike_factor", 1, None, lo_open=True)
         num("spike_warmup_steps", 0, 1_000_000)
         num("max_skips", 1, 1_000_000)
@@ -154,12 +154,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
+        if isinstance(data, dict) and "workers" in data:  # loader_workers' earlier name, in older checkpoints
+            data = {"loader_workers": data["workers"], **{k: v for k, v in data.items() if k != "workers"}}
         check_fields(data, _hints(), where, TrainConfigError, optional={f.name for f in fields(cls)})
         return cls(**data).validate()
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        data = read_json(path, "training config", TrainConfigError)
+        """A YAML (.yaml/.yml) or JSON training config file."""
+        from ..cli_common import read_config_file
+
+        data = read_config_file(path, "training config", TrainConfigError)
         return cls.from_dict(data, where=f"training config {path}")
 
 

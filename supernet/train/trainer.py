@@ -141,7 +141,7 @@ class Trainer:
             config.batch_size,
             sampler=self.sampler,
             drop_last=True,
-            num_workers=config.workers,
+            num_workers=config.loader_workers,
             pin_memory=self.device.type == "cuda",
         )
         if len(self.loader) == 0:
@@ -348,7 +348,7 @@ class Trainer:
             self.loader,
             desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
             leave=False,
-            disable=not (self.is_main and self.config.progress),
+            disable=None if (self.is_main and self.config.progress) else True,  # None: bars only on a TTY
             dynamic_ncols=True,
         )
         sums, count, skipped, images_seen = {"loss": 0.0, "loss_largest": 0.0, "loss_smallest": 0.0}, 0, 0, 0

@@ -47,7 +47,7 @@ def test_extract_ships_a_verified_model_under_the_budget(run, tmp_path, capsys):
         "pareto.png",
     } <= names
     card = json.loads((out / "card.json").read_text())
-    assert card["latency"]["predicted_ms"] <= 6 and card["latency"]["measured_ms"] > 0
+    assert card["latency"]["predicted"] <= 6 and card["latency"]["measured_ms"] > 0
     assert card["int8"]["measured_ms"] > 0
     assert card["latency"]["stat"] == "median" and card["latency"]["precision"] == "fp32"
     assert card["search"]["budget"] == 6 and card["search"]["num_evals"] == 6
@@ -62,13 +62,19 @@ def test_extract_ships_a_verified_model_under_the_budget(run, tmp_path, capsys):
     assert str(out / "model.onnx") in capsys.readouterr().out
 
 
-def test_several_budgets_share_one_search(run, tmp_path):
+def test_several_budgets_share_one_search(run, tmp_path, capsys):
     out = tmp_path / "deploy"
-    argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "macs.json"), "--budget-ms", "6,3"]
-    assert main([*argv, "--out", str(out), "--evals", "6", "--strategy", "random", "--quiet"]) == 0
+    argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "macs.json"), "--budget", "6,3"]
+    assert main([*argv, "--out", str(out), "--evals", "6", "--strategy", "random", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1  # --json: one machine-readable line on stdout, the rest went to stderr
+    summary = json.loads(lines[0])
+    assert summary["command"] == "extract" and summary["unit"] == "MMACs" and summary["num_evals"] == 6
+    assert sorted(m["budget"] for m in summary["models"]) == [3, 6]
     for budget in (3, 6):
         card = json.loads((out / f"budget-{budget}MMACs" / "card.json").read_text())
-        assert card["latency"]["predicted_ms"] <= budget
+        assert card["latency"]["predicted"] <= budget and card["latency"]["unit"] == "MMACs"
+        assert card["search"]["unit"] == "MMACs"
     table = (out / "pareto.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| 3 |") and table[3].startswith("| 6 |")
     assert len(json.loads((out / "search.json").read_text())["history"]) == 6
@@ -86,9 +92,9 @@ def test_resume_reuses_earlier_scores_for_free(run, tmp_path):
         str(out),
         "--quiet",
     ]
-    assert main([*argv, "--budget-ms", "5", "--evals", "3"]) == 0
+    assert main([*argv, "--budget", "5", "--unit", "mmacs", "--evals", "3"]) == 0
     first = json.loads((out / "search.json").read_text())
-    assert main([*argv, "--budget-ms", "5", "--evals", "2", "--resume"]) == 0
+    assert main([*argv, "--budget", "5", "--evals", "2", "--resume"]) == 0
     second = json.loads((out / "search.json").read_text())
     assert [(p["arch"], p["score"]) for p in second["previous"]] == [
         (h["arch"], h["score"]) for h in first["history"]
@@ -113,21 +119,33 @@ def test_export_a_given_arch(run, tmp_path, space):
     "args, message",
     [
         (
-            ["--lut", "{run}/macs.json", "--budget-ms", "0.5"],
+            ["--lut", "{run}/macs.json", "--budget", "0.5"],
             "below the smallest subnet's predicted latency 1.",
         ),
         (
-            ["--lut", "{run}/other-space.json", "--budget-ms", "5"],
+            ["--lut", "{run}/other-space.json", "--budget", "5"],
             "table was built for space mbv2-small (fingerprint",
         ),
         (
-            ["--lut", "{run}/macs.json", "--budget-ms", "5", "--target", "ort-cpu"],
+            ["--lut", "{run}/macs.json", "--budget", "5", "--target", "ort-cpu"],
             "table is for target macs, not ort-cpu",
         ),
-        (["--lut", "{run}/one-channel.json", "--budget-ms", "5"], "built for 1 input channels"),
-        (["--lut", "{run}/missing.json", "--budget-ms", "5"], "latency table not found"),
-        (["--lut", "{run}/macs.json", "--budget-ms", "fast"], "--budget-ms must be numbers"),
-        (["--lut", "{run}/macs.json", "--budget-ms", "5", "--strategy", "grid"], "unknown --strategy 'grid'"),
+        (["--lut", "{run}/one-channel.json", "--budget", "5"], "built for 1 input channels"),
+        (["--lut", "{run}/missing.json", "--budget", "5"], "latency table not found"),
+        (["--lut", "{run}/macs.json", "--budget", "fast"], "--budget must be numbers"),
+        (["--lut", "{run}/macs.json", "--budget", "5", "--strategy", "grid"], "unknown --strategy 'grid'"),
+        (
+            ["--lut", "{run}/macs.json", "--budget-ms", "5"],
+            "--budget-ms is in ms but the latency table predicts MMACs; use --budget X --unit mmacs",
+        ),
+        (
+            ["--lut", "{run}/macs.json", "--budget", "5", "--unit", "ms"],
+            "--budget is in ms but the latency table predicts MMACs",
+        ),
+        (["--lut", "{run}/macs.json", "--budget", "5", "--unit", "fps"], "unknown --unit 'fps'"),
+        (["--lut", "{run}/macs.json"], "give the latency budget once"),
+        (["--lut", "{run}/macs.json", "--budget", "5", "--budget-ms", "5"], "give the latency budget once"),
+        (["--lut", "{run}/macs.json", "--budget", "inf"], "--budget must be positive finite numbers"),
     ],
 )
 def test_bad_extract_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, args, message):
@@ -147,7 +165,7 @@ def test_missing_checkpoint_and_foreign_arch(run, tmp_path, capsys):
         str(tmp_path / "nope"),
         "--lut",
         str(run / "macs.json"),
-        "--budget-ms",
+        "--budget",
         "5",
     ]
     assert main([*argv, "--out", str(out)]) == 2

@@ -47,8 +47,13 @@ def test_unreachable_or_malformed_address_fails_fast(address, words):
 @pytest.mark.parametrize(
     "workers, cpus, gpus, words",
     [
-        (3, 1, 0, r"--workers 3 needs 3 CPUs \(1 per worker\) but the Ray cluster has 2; use --workers <= 2"),
-        (2, 1.5, 0, r"--workers 2 needs 3 CPUs .* use --workers <= 1"),
+        (
+            3,
+            1,
+            0,
+            r"--num-workers 3 needs 3 CPUs \(1 per worker\) but the Ray cluster has 2; use --num-workers <= 2",
+        ),
+        (2, 1.5, 0, r"--num-workers 2 needs 3 CPUs .* use --num-workers <= 1"),
         (1, 1, 1, "each worker needs 1 GPUs but the Ray cluster has 0; leave out --gpus-per-worker"),
     ],
 )
@@ -64,7 +69,7 @@ def test_resources_that_fit_pass():
 @pytest.mark.parametrize(
     "kwargs, words",
     [
-        ({"workers": 0}, "--workers must be >= 1"),
+        ({"workers": 0}, "--num-workers must be >= 1"),
         ({"workers": 2, "gpus_per_worker": -1}, "--gpus-per-worker"),
     ],
 )
@@ -79,7 +84,7 @@ def test_cli_options_round_trip():
     plain = parser.parse_args([])
     assert plain.ray_workers is None
     args = parser.parse_args(
-        ["--workers", "4", "--gpus-per-worker", "1", "--address", "auto", "--storage", "s3://b/p"]
+        ["--num-workers", "4", "--gpus-per-worker", "1", "--address", "auto", "--storage", "s3://b/p"]
     )
     assert RayConfig.from_args(args) == RayConfig(
         workers=4, gpus_per_worker=1.0, address="auto", storage="s3://b/p"
@@ -97,6 +102,6 @@ def test_too_many_workers_for_this_machine_fail_before_ray_starts(tmp_path, monk
 
     monkeypatch.setattr("supernet.distributed.cluster.os.cpu_count", lambda: 2)
     start = time.perf_counter()
-    with pytest.raises(ClusterError, match="--workers 3 needs 3 CPUs"):
+    with pytest.raises(ClusterError, match="--num-workers 3 needs 3 CPUs"):
         train_distributed(TrainConfig(out=str(tmp_path / "run")), RayConfig(workers=3))
     assert time.perf_counter() - start < 10 and not ray.is_initialized()

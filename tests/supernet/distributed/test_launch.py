@@ -98,7 +98,7 @@ def test_two_workers_stay_bit_identical_and_write_a_single_process_run(ray_clust
 
 def test_more_workers_than_cpus_fails_within_seconds(ray_cluster, tmp_path):
     start = time.perf_counter()
-    with pytest.raises(ClusterError, match="--workers 3 needs 3 CPUs"):
+    with pytest.raises(ClusterError, match="--num-workers 3 needs 3 CPUs"):
         train_distributed(_config(tmp_path), RayConfig(workers=3))
     assert time.perf_counter() - start < 10
 
