@@ -74,7 +74,7 @@ def main(argv=None) -> None:
 
     def test_score(arch):
         if arch not in test_cache:
-            test_cache[arch] = evaluate_subnet(model, arch, data.calib, *data.test)
+            test_cache[arch] = evaluate_subnet(model, arch, data.calib, data.test)
         return test_cache[arch]
 
     results: dict = {}  # (budget, strategy) -> list of (val, test, curve)
@@ -141,7 +141,7 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
         _checkpoint_line(ckpt),
         "",
         f"Each run scores at most {args.evals} distinct archs (validation accuracy after BN recalibration on "
-        f"{len(data.search_calib)} training images; {len(data.val[1])} validation images); {args.seeds} seeds per "
+        f"{len(data.search_calib)} training images; {len(data.val)} validation images); {args.seeds} seeds per "
         f"strategy and budget; table target `{table.target}`. Test accuracy ({len(data.test[1])} images, BN "
         f"recalibrated on {len(data.calib)} training images as in the export) is of each run's chosen arch, "
         "which the search never saw. Mean ± sd over seeds, in %.",

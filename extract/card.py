@@ -13,23 +13,20 @@ CARD_FORMAT = "supernet-card/1"
 __all__ = ["CARD_FORMAT", "build_card", "file_entries", "library_versions", "preprocessing"]
 
 
-def preprocessing(resolution: int, in_chans: int, mean, std, resize: dict | None = None) -> dict:
-    """Input contract of the ONNX file: NCHW float32 [batch, in_chans, resolution, resolution], resized with
-    the training resize, then normalised per channel as (x - mean) / std."""
+def preprocessing(contract) -> dict:
+    """Input contract of the ONNX file, as numbers: decode an image file, convert it to `channel_order`,
+    resize its shorter side to `resize_shorter_side_to` (`interpolation`), take the centre crop, multiply by
+    `scale`, normalise per channel as (x - mean) / std, feed NCHW float32 [batch, *input_size] as
+    `input_name`; `output_name` holds logits in `label_names` order. Every pixel must be finite
+    (`requires_finite_inputs`: the fp32 model turns NaN/inf into NaN logits, the int8 model into finite,
+    meaningless ones)."""
     return {
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
-        "layout": "NCHW",
-        "dtype": "float32",
-        "shape": ["batch", in_chans, resolution, resolution],
-        "input_size": resolution,
-        "channels": in_chans,
-        "mean": [float(m) for m in mean],
-        "std": [float(s) for s in std],
-        **(resize or {}),
-        "output": "logits (apply softmax for probabilities)",
-        "finite_inputs": "required: check that every pixel is finite before inference; the fp32 model turns "
-        "NaN/inf into NaN logits, the int8 model clips them into finite, meaningless logits",
+        **contract.card(),
+        "shape": ["batch", *contract.input_size],
+        "output": "logits",
+        "requires_finite_inputs": True,
     }
 
 

@@ -135,7 +135,7 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
     same_scores = {
         "checkpoint_sha256": ckpt.sha256,
         "search_calib_images": len(data.search_calib),
-        "val_images": len(data.val[1]),
+        "val_images": len(data.val),
     }
     journal_path = out / JOURNAL
     previous = (

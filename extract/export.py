@@ -14,30 +14,31 @@ import torch
 
 from latency.counts import count_macs_params
 from supernet import ArchConfig, ElasticMobileNetV2, extract_subnet
+from supernet.preprocess import Preprocessing
+from supernet.subnet_io import save_subnet
 from supernet.train.bn_calib import recalibrate_bn
-from supernet.train.resize import preprocessing_card, resize_to
+from supernet.train.evalset import EvalSet
 
 from .card import build_card, file_entries, preprocessing
 from .files import staged_output, write_json
-from .onnx_io import check_onnx, check_parity, export_onnx, ort_accuracy, ort_session
+from .onnx_io import check_onnx, check_parity, export_onnx, ort_accuracy, ort_session, set_metadata
 
 PARITY_IMAGES = 256
 
 
 @dataclass
 class EvalData:
-    """The images extraction needs, at the data set's native size (each arch resizes them on use).
+    """The images extraction needs, each prepared by the run's preprocessing contract at an arch's resolution.
     `calib` (BN recalibration of the shipped subnet, int8 calibration) and `search_calib` (a smaller seeded
     set for scoring archs in search: ranking needs less precision than the final statistics) come from
     the training split; `val` scores archs in search; `test` is only reported."""
 
     dataset: str
-    calib: torch.Tensor
-    val: tuple[torch.Tensor, torch.Tensor]
-    test: tuple[torch.Tensor, torch.Tensor] | None
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    search_calib: torch.Tensor | None = None
+    preprocessing: Preprocessing
+    calib: EvalSet
+    val: EvalSet
+    test: EvalSet | None
+    search_calib: EvalSet | None = None
 
 
 @dataclass
@@ -55,13 +56,9 @@ class LatencySpec:
 
 
 def _accuracies(session, data: EvalData, resolution: int) -> dict:
-    acc = {
-        "val": ort_accuracy(session, resize_to(data.val[0], resolution), data.val[1]),
-        "val_images": len(data.val[1]),
-    }
+    acc = {"val": ort_accuracy(session, *data.val.at(resolution)), "val_images": len(data.val)}
     if data.test is not None:
-        acc |= {"test": ort_accuracy(session, resize_to(data.test[0], resolution), data.test[1])}
-        acc |= {"test_images": len(data.test[1])}
+        acc |= {"test": ort_accuracy(session, *data.test.at(resolution)), "test_images": len(data.test)}
     return acc
 
 
@@ -77,7 +74,8 @@ def export_arch(
     atol: float = 1e-4,
     extra: dict | None = None,
 ) -> dict:
-    """Export `arch` of `supernet` into `out_dir` (model.onnx, [model.int8.onnx], arch.json, card.json).
+    """Export `arch` of `supernet` into `out_dir` (model.onnx, [model.int8.onnx], model.safetensors +
+    model.json (the timm model, `supernet.load_subnet`), arch.json, card.json).
 
     Raises VerificationError (nothing written) when onnx.checker or the onnxruntime/PyTorch parity check
     (max abs logit difference <= `atol` on real validation images) fails. Returns the card.
@@ -85,26 +83,32 @@ def export_arch(
     space = supernet.space
     arch.validate(space)
     res, in_chans, num_classes = arch.resolution, supernet.in_chans, supernet.num_classes
-    recalibrate_bn(supernet, arch, data.calib)
-    subnet = extract_subnet(supernet, arch).eval()
+    contract = data.preprocessing.at(res)
+    recalibrate_bn(supernet, arch, data.calib.images(res))
+    subnet = extract_subnet(supernet, arch, preprocessing=contract).eval()
     macs, params = count_macs_params(space, arch, in_chans, num_classes)
     with staged_output(out_dir) as stage:
         onnx_path = export_onnx(subnet, stage / "model.onnx", res, in_chans, dynamo=dynamo)
+        set_metadata(onnx_path, {**contract.onnx_metadata(), "arch": str(arch)})
         check_onnx(onnx_path)
         session = ort_session(onnx_path, latency.threads)
-        parity_images = resize_to(data.val[0][:PARITY_IMAGES], res)
+        parity_images = data.val.head(PARITY_IMAGES).images(res)
         diff = check_parity(subnet, session, parity_images, atol)
         fp32 = {
             "file": "model.onnx",
             "accuracy": _accuracies(session, data, res),
             "measured_ms": latency.measure_ms(onnx_path, subnet, arch) if latency.measure_ms else None,
         }
-        files = ["model.onnx", "arch.json"]
+        save_subnet(
+            subnet, stage
+        )  # model.safetensors + model.json: the timm model, reloadable without pickle
+        files = ["model.onnx", "model.safetensors", "model.json", "arch.json"]
         int8_section = None
         if int8:
             from .quantize import quantize_int8
 
-            int8_path = quantize_int8(onnx_path, stage / "model.int8.onnx", resize_to(data.calib, res))
+            int8_path = quantize_int8(onnx_path, stage / "model.int8.onnx", data.calib.images(res))
+            set_metadata(int8_path, {**contract.onnx_metadata(), "arch": str(arch)})
             check_onnx(int8_path)
             int8_session = ort_session(int8_path, latency.threads)
             int8_section = {
@@ -151,9 +155,7 @@ def export_arch(
                 "exporter": "dynamo" if dynamo else "torchscript",
             },
             int8=int8_section,
-            preprocessing=preprocessing(
-                res, in_chans, data.mean, data.std, preprocessing_card(data.mean, data.std)
-            ),
+            preprocessing=preprocessing(contract),
             files=file_entries(stage, files),
             **(extra or {}),
         )

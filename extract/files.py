@@ -17,7 +17,7 @@ from supernet.outdir import STAGING_PREFIX
 __all__ = ["EXPORT_FILES", "sha256_file", "staged_output", "write_json"]
 
 # Every file an export writes: a new export removes those of an earlier one that it does not write.
-EXPORT_FILES = ("model.onnx", "model.int8.onnx", "arch.json", "card.json")
+EXPORT_FILES = ("model.onnx", "model.int8.onnx", "model.safetensors", "model.json", "arch.json", "card.json")
 
 
 def _is_disk_full(e: BaseException) -> bool:

@@ -71,3 +71,13 @@ def ort_accuracy(session, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1 accuracy of an ONNX session: the accuracy of the file that ships, not of the PyTorch model."""
     pred = ort_logits(session, images).argmax(1)
     return float((pred == labels.numpy()).mean())
+
+
+def set_metadata(path: str | Path, props: dict[str, str]) -> None:
+    """Write `props` into the ONNX file's `metadata_props` (replacing same-named entries)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    kept = {p.key: p.value for p in model.metadata_props if p.key not in props}
+    onnx.helper.set_model_props(model, {**kept, **props})
+    onnx.save(model, str(path))

@@ -16,7 +16,8 @@ from latency.table import LatencyTable
 from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace, SupernetError
 from supernet.train.checkpoint import Checkpoint, load_checkpoint
 from supernet.train.config import TrainConfig
-from supernet.train.data import calibration_images, load_data, stack
+from supernet.train.data import load_data
+from supernet.train.evalset import EvalSet, calibration_set
 from supernet.train.evaluate import evaluate_subnet
 
 from .errors import ExtractError
@@ -40,19 +41,16 @@ def load_eval_data(
         augment=False,
         img_size=config.img_size or max(space.resolutions),
     )
-    calib = calibration_images(
-        bundle, config.calib_images if num_calib is None else num_calib, seed=config.seed
-    )
+    calib = calibration_set(bundle, config.calib_images if num_calib is None else num_calib, seed=config.seed)
     search_calib = (
-        calibration_images(bundle, num_search_calib, seed=config.seed + 1) if num_search_calib else None
+        calibration_set(bundle, num_search_calib, seed=config.seed + 1) if num_search_calib else None
     )
     return EvalData(
         bundle.name,
+        bundle.preprocessing,
         calib,
-        stack(bundle.val),
-        stack(bundle.test),
-        tuple(bundle.mean),
-        tuple(bundle.std),
+        EvalSet(bundle.val, bundle.preprocessing),
+        EvalSet(bundle.test, bundle.preprocessing),
         search_calib,
     )
 
@@ -141,7 +139,7 @@ def score_fn(model: ElasticMobileNetV2, data: EvalData) -> Callable[[ArchConfig]
 
     def score(arch: ArchConfig) -> float:
         calib = data.search_calib if data.search_calib is not None else data.calib
-        return evaluate_subnet(model, arch, calib, *data.val)
+        return evaluate_subnet(model, arch, calib, data.val)
 
     return score
 

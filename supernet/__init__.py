@@ -16,6 +16,13 @@ _EXPORTS = {
     "StageSpace": ".space",
     "build_subnet": ".subnet",
     "extract_subnet": ".subnet",
+    "Supernet": ".api",
+    "Preprocessing": ".preprocess",
+    "save_subnet": ".subnet_io",
+    "load_subnet": ".subnet_io",
+    "save_subnet_for_hf": ".subnet_io",
+    "load_checkpoint": ".train.checkpoint",
+    "recalibrate_bn": ".train.bn_calib",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,5 @@
-"""The weight-sharing elastic MobileNetV2. Module names follow timm's `mobilenetv2_*` (an `EfficientNet`),
-so the largest subnet's state dict loads into timm's model of the same shape."""
+"""The weight-sharing elastic MobileNetV2. Module names follow timm's `EfficientNet`, so `extract_subnet`
+copies every tensor into a stock timm model by name (sliced to the subnet's shape)."""
 
 from __future__ import annotations
 

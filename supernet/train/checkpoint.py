@@ -212,6 +212,13 @@ class Checkpoint:
             raise CheckpointError(f"training state {self.state_path} is not a dictionary; it is corrupt")
         return state
 
+    @property
+    def preprocessing(self):
+        """The run's preprocessing contract (saved since it existed; derived from the config before)."""
+        from .contract import checkpoint_preprocessing
+
+        return checkpoint_preprocessing(self.meta, self.config, f"checkpoint {self.path}")
+
 
 def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> Checkpoint:
     """Load a run directory's (or a `checkpoint.json`'s) checkpoint, verifying file hashes.

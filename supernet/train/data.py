@@ -1,7 +1,9 @@
 """Data sets for supernet training, held out the same way every time: train / seeded val split / test.
 
-Small sets (digits, Fashion-MNIST, CIFAR-10, synthetic) live in memory at their native size; subnets see
-them through `resize_to`. Nothing is downloaded: a missing set is a `DataError` saying where we looked.
+Small sets (digits, Fashion-MNIST, CIFAR-10, synthetic) live in memory as 8-bit images at their native
+size; training batches reach a subnet through `resize_to`. Every evaluation instead decodes each image
+with the bundle's `Preprocessing` at the subnet's resolution (`eval_view`), the exact rule the shipped
+model's card states. Nothing is downloaded: a missing set is a `DataError` saying where we looked.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from ..errors import SupernetError
+from ..preprocess import Preprocessing
+from . import contract
+from .contract import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 
 class DataError(SupernetError):
@@ -61,6 +64,16 @@ class TensorImageDataset(Dataset):
             self.flip,
         )
 
+    def image(self, index: int):
+        """Image `index` as the decoded 8-bit PIL image a file of it would give (mode L or RGB)."""
+        from PIL import Image
+
+        x = self.images[index]
+        if x.dtype != torch.uint8:
+            raise TypeError("only 8-bit images have a file form")
+        array = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+        return Image.fromarray(array, mode="L" if x.shape[0] == 1 else "RGB")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x = self.images[index]
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
@@ -91,6 +104,7 @@ class DataBundle:
     img_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    preprocessing: Preprocessing  # at the native (or --img-size) resolution; `.at(r)` for a subnet's
 
 
 def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +114,7 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _bundle(
-    name, train_x, train_y, test_x, test_y, mean, std, num_classes, seed, val_fraction, augment, flip
+    name, train_x, train_y, test_x, test_y, mean, std, num_classes, seed, val_fraction, augment, flip, labels
 ):
     train_idx, val_idx = _split(len(train_y), val_fraction, seed)
     full = TensorImageDataset(train_x, train_y, mean, std)
@@ -116,6 +130,7 @@ def _bundle(
         img_size=train_x.shape[-1],
         mean=mean,
         std=std,
+        preprocessing=contract.in_memory(name, train_x.shape[1], train_x.shape[-1], labels),
     )
 
 
@@ -124,7 +139,8 @@ def _digits(seed: int, val_fraction: float, augment: bool) -> DataBundle:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x = torch.from_numpy(digits.images / 16.0).float().unsqueeze(1)
+    # 0..16 values as 8-bit pixels (what a PNG of a digit holds), so every set shares one contract
+    x = torch.from_numpy(np.round(digits.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
     y = torch.from_numpy(digits.target)
     train_idx, test_idx = _split(len(y), 0.2, 12345)
     return _bundle(
@@ -140,6 +156,7 @@ def _digits(seed: int, val_fraction: float, augment: bool) -> DataBundle:
         val_fraction,
         augment,
         flip=False,
+        labels=contract.DIGITS_LABELS,
     )
 
 
@@ -183,6 +200,7 @@ def _fashion_mnist(data_dir: str | None, seed: int, val_fraction: float, augment
         val_fraction,
         augment,
         flip=True,
+        labels=contract.FASHION_MNIST_LABELS,
     )
 
 
@@ -214,6 +232,12 @@ def _cifar10(data_dir: str | None, seed: int, val_fraction: float, augment: bool
             f"CIFAR-10 not found in {batches} (need data_batch_1..5 and test_batch); download "
             "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, untar it and pass --data DIR"
         )
+    labels = contract.CIFAR10_LABELS
+    meta = batches / "batches.meta"
+    if meta.is_file():  # the class names, in index order
+        with open(meta, "rb") as fh:
+            names = _NumpyOnlyUnpickler(fh, encoding="latin1").load().get("label_names")
+        labels = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names) if names else labels
     xs, ys = [], []
     for f in files:
         with open(f, "rb") as fh:
@@ -233,6 +257,7 @@ def _cifar10(data_dir: str | None, seed: int, val_fraction: float, augment: bool
         val_fraction,
         augment,
         flip=True,
+        labels=labels,
     )
 
 
@@ -248,7 +273,7 @@ def _synthetic(seed: int, val_fraction: float, augment: bool, img_size: int | No
         g = torch.Generator().manual_seed(1234 + offset)
         y = torch.arange(n) % 10
         x = (0.7 * protos[y] + 0.3 * torch.rand(n, 3, size, size, generator=g)).clamp(0, 1)
-        return x, y
+        return (x * 255).round().to(torch.uint8), y
 
     (train_x, train_y), (test_x, test_y) = make(320, 1), make(100, 2)
     return _bundle(
@@ -264,6 +289,7 @@ def _synthetic(seed: int, val_fraction: float, augment: bool, img_size: int | No
         val_fraction,
         augment,
         flip=False,
+        labels=contract.SYNTHETIC_LABELS,
     )
 
 
@@ -271,7 +297,7 @@ def _imagefolder(
     data_dir: str | None, seed: int, val_fraction: float, augment: bool, img_size: int
 ) -> DataBundle:
     """An ImageFolder tree with `train/` and `val/` (ImageNet layout); timm's transforms, val split from train."""
-    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
+    from timm.data import create_transform
     from torchvision.datasets import ImageFolder
 
     root = Path(data_dir or "data/imagenet")
@@ -279,9 +305,10 @@ def _imagefolder(
         raise DataError(
             f"imagefolder data not found: {root} needs train/ and val/ class-per-folder trees; pass --data DIR"
         )
-    train_tf = create_transform(img_size, is_training=augment)
-    eval_tf = create_transform(img_size, is_training=False)
     full = ImageFolder(str(root / "train"))
+    preprocessing = contract.image_folder(img_size, full.classes)
+    train_tf = create_transform(img_size, is_training=augment)
+    eval_tf = preprocessing.eval_transform()
     train_idx, val_idx = _split(len(full), val_fraction, seed)
     train = Subset(ImageFolder(str(root / "train"), transform=train_tf), train_idx.tolist())
     plain = ImageFolder(str(root / "train"), transform=eval_tf)
@@ -294,8 +321,9 @@ def _imagefolder(
         in_chans=3,
         num_classes=len(full.classes),
         img_size=img_size,
-        mean=IMAGENET_DEFAULT_MEAN,
-        std=IMAGENET_DEFAULT_STD,
+        mean=preprocessing.mean,
+        std=preprocessing.std,
+        preprocessing=preprocessing,
     )
 
 

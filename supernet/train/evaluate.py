@@ -7,6 +7,7 @@ from torch import nn
 
 from ..arch import ArchConfig
 from .bn_calib import recalibrate_bn
+from .evalset import EvalSet
 from .resize import resize_to
 
 
@@ -24,14 +25,20 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
 def evaluate_subnet(
     model: nn.Module,
     arch: ArchConfig,
-    calib_images: torch.Tensor,
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    calib_images: torch.Tensor | EvalSet,
+    images: torch.Tensor | EvalSet,
+    labels: torch.Tensor | None = None,
     batch_size: int = 500,
 ) -> float:
     """Recalibrate BN for `arch` (this overwrites the model's BN statistics), then accuracy at `arch.resolution`.
 
-    Works on the supernet (`arch` is activated) and on a static timm subnet of `arch`.
+    Works on the supernet (`arch` is activated) and on a static timm subnet of `arch`. `EvalSet`s are
+    prepared by the run's preprocessing contract at `arch.resolution` (what the shipped model's card
+    states); plain tensors (tests) are resized with `resize_to`.
     """
+    if isinstance(calib_images, EvalSet):
+        calib_images = calib_images.images(arch.resolution)
     recalibrate_bn(model, arch, calib_images, batch_size=min(batch_size, 200))
+    if isinstance(images, EvalSet):
+        images, labels = images.at(arch.resolution)
     return accuracy(model, resize_to(images, arch.resolution), labels, batch_size)

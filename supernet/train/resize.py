@@ -1,7 +1,8 @@
-"""The one resize between a data set's images and a subnet's input resolution.
+"""The resize of training batches to a subnet's input resolution (bilinear, no antialias).
 
-Training (teacher and students), BN calibration and evaluation all call `resize_to`, and the model card
-records `RESIZE_MODE`, so a deployed subnet sees inputs prepared exactly as in training.
+Training (teacher and students) resizes its batches with `resize_to`. Evaluation, BN calibration and the
+shipped model instead follow the run's preprocessing contract (`supernet/preprocess.py`), which decodes
+every image straight to the subnet's resolution.
 """
 
 from __future__ import annotations
@@ -18,15 +19,3 @@ def resize_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
     if images.shape[-2:] == (resolution, resolution):
         return images
     return F.interpolate(images, size=(resolution, resolution), mode=RESIZE_MODE, align_corners=ALIGN_CORNERS)
-
-
-def preprocessing_card(mean: tuple[float, ...], std: tuple[float, ...]) -> dict:
-    """What a deployed subnet's inputs must go through, for the model card."""
-    return {
-        "resize": RESIZE_MODE,
-        "align_corners": ALIGN_CORNERS,
-        "antialias": False,
-        "scale": "pixels / 255 (digits: / 16)",
-        "mean": list(mean),
-        "std": list(std),
-    }

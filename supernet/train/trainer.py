@@ -33,11 +33,11 @@ from ..outdir import FolderLock, check_out_dir
 from ..space import SearchSpace
 from .checkpoint import POINTER, clean_run_dir, load_checkpoint, read_pointer, save_checkpoint
 from .config import TrainConfig, TrainConfigError
-from .data import calibration_images, load_data, stack
+from .data import load_data
+from .evalset import EvalSet, calibration_set
 from .evaluate import evaluate_subnet
 from .guard import CollapseGuard, check_health, weight_norm
 from .optim import create_train_optimizer, create_train_scheduler
-from .resize import preprocessing_card
 from .sandwich import sandwich_backward, step_archs
 
 # Options a resumed run may change: they do not alter what is computed (or, for epochs, only how long).
@@ -156,8 +156,9 @@ class Trainer:
         self.epoch = self.step = 0
         self.rollbacks = 0
         if is_main:
-            self.calib_images = calibration_images(self.bundle, config.calib_images, config.seed)
-            self.val_images, self.val_labels = stack(self.bundle.val)
+            # evaluation reads images through the run's preprocessing contract (the shipped model's card)
+            self.calib = calibration_set(self.bundle, config.calib_images, config.seed)
+            self.val = EvalSet(self.bundle.val, self.bundle.preprocessing)
         self._start()
         self._snapshot()
 
@@ -385,13 +386,13 @@ class Trainer:
             "rollbacks": self.rollbacks,
         }
 
-    def evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    def evaluate(self, split: EvalSet) -> dict:
         """Accuracy of the smallest and largest subnets after BN recalibration (on a copy of the supernet)."""
         model = copy.deepcopy(self.model)
         result = {}
         for name, arch in (("smallest", self.space.smallest()), ("largest", self.space.largest())):
             result[name] = evaluate_subnet(
-                model, arch, self.calib_images, images, labels, self.config.eval_batch_size
+                model, arch, self.calib, split, batch_size=self.config.eval_batch_size
             )
         return result
 
@@ -402,7 +403,7 @@ class Trainer:
             "in_chans": b.in_chans,
             "num_classes": b.num_classes,
             "img_size": b.img_size,
-            "preprocessing": preprocessing_card(b.mean, b.std),
+            "preprocessing": b.preprocessing.to_dict(),
         }
 
     def fit(self) -> dict:
@@ -437,7 +438,7 @@ class Trainer:
                 self.config.momentum,
             )
             if self.is_main:
-                val = self.evaluate(self.val_images, self.val_labels)
+                val = self.evaluate(self.val)
                 metrics.update(val_acc_smallest=val["smallest"], val_acc_largest=val["largest"])
                 metrics["checkpoint"] = str(self.out / POINTER)
                 save_checkpoint(
@@ -461,8 +462,7 @@ class Trainer:
                 self.on_epoch_end(metrics)
         if not self.is_main:
             return {}
-        test_images, test_labels = stack(self.bundle.test)
-        test = self.evaluate(test_images, test_labels)
+        test = self.evaluate(EvalSet(self.bundle.test, self.bundle.preprocessing, cache=False))
         final = {
             "final": True,
             "epoch": self.epoch,

@@ -11,7 +11,9 @@ import torch
 
 from extract.export import EvalData
 from latency.counts import count_macs_params
-from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace
+from supernet import ArchConfig, ElasticMobileNetV2, Preprocessing, SearchSpace
+from supernet.train.data import TensorImageDataset
+from supernet.train.evalset import EvalSet
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +48,15 @@ def supernet(space) -> ElasticMobileNetV2:
 
 @pytest.fixture(scope="session")
 def eval_data() -> EvalData:
+    """Random 8-bit 16 px images, read through a preprocessing contract as a run's data would be."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(160, 1, 16, 16, generator=g)
+    x = torch.randint(0, 256, (160, 1, 16, 16), generator=g, dtype=torch.uint8)
     y = torch.randint(0, 10, (160,), generator=g)
-    return EvalData("synthetic", x[:64], (x[64:112], y[64:112]), (x[112:], y[112:]), (0.5,), (0.25,))
+    prep = Preprocessing((1, 16, 16), (0.5,), (0.25,), tuple(str(i) for i in range(10)), channel_order="L")
+    images = TensorImageDataset(x, y, prep.mean, prep.std)
+    calib, val, test = (
+        EvalSet(images, prep, range(64)),
+        EvalSet(images, prep, range(64, 112)),
+        EvalSet(images, prep, range(112, 160)),
+    )
+    return EvalData("synthetic", prep, calib, val, test)

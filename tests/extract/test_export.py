@@ -13,7 +13,6 @@ from extract.export import LatencySpec, export_arch
 from extract.files import sha256_file
 from extract.onnx_io import ort_session
 from supernet import ArchConfig
-from supernet.train.resize import resize_to
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,9 @@ def test_export_writes_verified_files_and_a_complete_card(exported, arch, space,
         "arch.json",
         "card.json",
         "model.int8.onnx",
+        "model.json",
         "model.onnx",
+        "model.safetensors",
     ]
     assert json.loads((out / "card.json").read_text()) == json.loads(json.dumps(card))
     assert card["arch_string"] == str(arch) and ArchConfig.load(out / "arch.json") == arch
@@ -47,17 +48,18 @@ def test_export_writes_verified_files_and_a_complete_card(exported, arch, space,
     assert card["latency"]["predicted"] == pytest.approx(mmacs(arch))
     assert card["latency"]["measured_ms"] is None  # a count target is not timed
     assert card["macs"] == pytest.approx(mmacs(arch) * 1e6)
-    assert 0 <= card["accuracy"]["val"] <= 1 and card["accuracy"]["test_images"] == len(eval_data.test[1])
+    assert 0 <= card["accuracy"]["val"] <= 1 and card["accuracy"]["test_images"] == len(eval_data.test)
     for name, entry in card["files"].items():
         assert entry["sha256"] == sha256_file(out / name)
     pre = card["preprocessing"]
     assert pre["shape"] == ["batch", 1, arch.resolution, arch.resolution]
-    assert (
-        pre["mean"] == [0.5]
-        and pre["std"] == [0.25]
-        and pre["resize"] == "bilinear"
-        and pre["layout"] == "NCHW"
-    )
+    assert pre["mean"] == [0.5] and pre["std"] == [0.25] and pre["layout"] == "NCHW"
+    assert pre["interpolation"] == "bilinear" and pre["resize_shorter_side_to"] == arch.resolution
+    assert pre["center_crop"] == [arch.resolution] * 2 and pre["scale"] == 1 / 255
+    assert pre["label_names"] == [str(i) for i in range(10)] and pre["channel_order"] == "L"
+    props = {p.key: p.value for p in onnx.load(out / "model.onnx").metadata_props}
+    assert json.loads(props["preprocessing"])["input_size"] == [1, arch.resolution, arch.resolution]
+    assert props["arch"] == str(arch)
     assert {"torch", "onnxruntime", "timm"} <= set(card["versions"])
 
 
@@ -68,7 +70,7 @@ def test_onnx_has_static_resolution_and_dynamic_batch(exported, arch, supernet, 
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [1, arch.resolution, arch.resolution]
     session = ort_session(out / "model.onnx")
     for batch in (1, 3):
-        x = resize_to(eval_data.val[0][:batch], arch.resolution)
+        x = eval_data.val.images(arch.resolution)[:batch]
         assert session.run(None, {"input": x.numpy()})[0].shape == (batch, 10)
 
 
@@ -83,7 +85,7 @@ def test_int8_model_is_quantized_and_reported(exported):
 def test_exported_onnx_equals_the_supernet_subnet(exported, arch, supernet, eval_data):
     """After export the supernet holds the recalibrated stats of `arch`; the file reproduces it."""
     out, _ = exported
-    x = resize_to(eval_data.val[0], arch.resolution)
+    x = eval_data.val.images(arch.resolution)
     supernet.set_active(arch)
     with torch.no_grad():
         expected = supernet.eval()(x).numpy()
@@ -114,4 +116,6 @@ def test_dynamo_exporter_passes_the_same_checks(tmp_path, supernet, arch, eval_d
     assert (
         card["verification"]["exporter"] == "dynamo" and card["verification"]["parity_max_abs_diff"] <= 1e-4
     )
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["arch.json", "card.json", "model.onnx"]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
+        "arch.json", "card.json", "model.json", "model.onnx", "model.safetensors"
+    ]  # fmt: skip
