@@ -73,24 +73,15 @@ def subset_data(src: Path, dst: Path, num_train: int, seed: int) -> Path:
     return dst
 
 
-def train_supernet(out: Path, data: Path, epochs: int, extra: list[str]) -> dict:
-    """Run (or resume) `supernet train`; return the final record (test accuracy of smallest/largest)."""
+def train_supernet(out: Path, data: Path | None, epochs: int, extra: list[str]) -> dict:
+    """Run (or resume) `supernet train`; return the final record (test accuracy of smallest/largest) and
+    the command under "command". `data` None: the data set's default folder (no --data option)."""
+    cmd = ["supernet", "train", "--space", "mbv2-small", "--dataset", "fashion-mnist"]
+    cmd += ["--data", str(data)] if data is not None else []
+    cmd += ["--epochs", str(epochs), "--out", str(out), "--quiet", *extra]
     if not (out / "metrics.jsonl").is_file() or not _records(out, "final"):
-        cmd = [
-            "supernet",
-            "train",
-            "--space",
-            "mbv2-small",
-            "--dataset",
-            "fashion-mnist",
-            "--data",
-            str(data),
-        ]
-        cmd += ["--epochs", str(epochs), "--out", str(out), "--quiet", *extra]
-        if (out / "config.json").is_file():
-            cmd.append("--resume")
-        run(cmd)
-    return {**_records(out, "images_per_s")[-1], **_records(out, "final")[-1]}
+        run(cmd + (["--resume"] if (out / "checkpoint.json").is_file() else []))
+    return {**_records(out, "images_per_s")[-1], **_records(out, "final")[-1], "command": shlex.join(cmd)}
 
 
 def _records(out: Path, key: str) -> list[dict]:

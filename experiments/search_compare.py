@@ -22,12 +22,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from full_stats import evals_to_best  # noqa: E402
 
 from extract.cli import SEARCH_CALIB_IMAGES  # noqa: E402
 from extract.evaluator import ArchEvaluator  # noqa: E402
 from extract.pipeline import load_eval_data, open_checkpoint, open_table, score_fn  # noqa: E402
 from extract.search import STRATEGIES, run_search  # noqa: E402
 from latency.build import count_table  # noqa: E402
+from supernet.files import write_json  # noqa: E402
 from supernet.train.evaluate import evaluate_subnet  # noqa: E402
 
 
@@ -42,6 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument(
         "--search-calib-images", type=int, default=SEARCH_CALIB_IMAGES, help="as in `supernet extract`"
+    )
+    p.add_argument(
+        "--cache",
+        help="JSON file of per-arch validation/test scores shared by every run and kept across invocations "
+        "(a killed comparison continues; a repeated arch costs nothing)",
     )
     p.add_argument(
         "--out", required=True, help="markdown report; a PNG of the same name is written beside it"
@@ -64,18 +73,15 @@ def main(argv=None) -> None:
     budgets = [float(b) for b in args.budgets.split(",")]
     strategies = args.strategies.split(",")
 
-    val_cache: dict = {}
-    test_cache: dict = {}
+    cache = ScoreCache(args.cache, f"{ckpt.sha256}/search-calib-{args.search_calib_images}")
+    val_cache: dict = {}  # the archs scored in this invocation or found in the cache, for the report
 
     def val_score(arch):
-        if arch not in val_cache:
-            val_cache[arch] = score(arch)
+        val_cache[arch] = cache.get("val", arch, lambda: score(arch))
         return val_cache[arch]
 
     def test_score(arch):
-        if arch not in test_cache:
-            test_cache[arch] = evaluate_subnet(model, arch, data.calib, data.test)
-        return test_cache[arch]
+        return cache.get("test", arch, lambda: evaluate_subnet(model, arch, data.calib, data.test))
 
     results: dict = {}  # (budget, strategy) -> list of (val, test, curve)
     for budget in budgets:
@@ -95,6 +101,29 @@ def main(argv=None) -> None:
             )
     elapsed = time.time() - start
     write_report(args, ckpt, table, budgets, strategies, results, val_cache, data, elapsed)
+
+
+class ScoreCache:
+    """Per-arch scores ("val", "test") of one checkpoint, optionally persisted to a JSON file after every
+    new score (atomic), so a killed comparison continues and a repeated arch costs nothing."""
+
+    def __init__(self, path: str | None, key: str):
+        self.path, self.key, self.data = Path(path) if path else None, key, {"val": {}, "test": {}}
+        if self.path is not None and self.path.is_file():
+            saved = json.loads(self.path.read_text())
+            if saved.get("key") != key:
+                sys.exit(
+                    f"error: score cache {self.path} belongs to {saved.get('key')}, not {key}; use another --cache"
+                )
+            self.data = {k: dict(saved.get(k, {})) for k in ("val", "test")}
+
+    def get(self, split: str, arch, compute) -> float:
+        name = str(arch)
+        if name not in self.data[split]:
+            self.data[split][name] = float(compute())
+            if self.path is not None:
+                write_json(self.path, {"key": self.key, **self.data})
+        return self.data[split][name]
 
 
 def _mean_sd(xs: list[float]) -> str:
@@ -147,10 +176,12 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
         "which the search never saw. Mean ± sd over seeds, in %.",
         "",
         "| budget | strategy | archs scored | val acc of chosen | test acc of chosen | latency of chosen "
-        "| wins / ties / losses vs random (val) | (test) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| wins / ties / losses vs random (val) | (test) | runs reaching the best any run found | evals to reach it "
+        "(median of those) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for budget in budgets:
+        best_any = max((v for a, v in val_cache.items() if table.predict(a) <= budget), default=float("nan"))
         rand = results.get((budget, "random"), [])
         for strategy in strategies:
             rs = results[(budget, strategy)]
@@ -159,12 +190,13 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
             scored = statistics.mean(len(r[2]) for r in rs)
             wtl_val = _wtl(vals, [r[0] for r in rand]) if rand and strategy != "random" else "-"
             wtl_test = _wtl(tests, [r[1] for r in rand]) if rand and strategy != "random" else "-"
+            hit = [n for n in (evals_to_best(r[2], best_any) for r in rs) if n is not None]
+            to_best = f"{statistics.median(hit):g}" if hit else "never"
             lines.append(
                 f"| {budget:g} | {strategy} | {scored:g} | {_mean_sd(vals)} | {_mean_sd(tests)} | {lat:.4g} "
-                f"| {wtl_val} | {wtl_test} |"
+                f"| {wtl_val} | {wtl_test} | {len(hit)} / {len(rs)} | {to_best} |"
             )
-        best_any = max((v for a, v in val_cache.items() if table.predict(a) <= budget), default=float("nan"))
-        lines.append(f"| {budget:g} | best arch any run scored | | {100 * best_any:.2f} | | | | |")
+        lines.append(f"| {budget:g} | best arch any run scored | | {100 * best_any:.2f} | | | | | | |")
     png = out.with_suffix(".png")
     lines += [
         "",
@@ -194,10 +226,15 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
                 "arch": str(r[3].arch),
                 "latency": r[3].latency_ms,
                 "scored": len(r[2]),
+                "curve": r[2],
             }
             for i, r in enumerate(rs)
         ]
         for (b, s), rs in results.items()
+    }
+    raw["best_any"] = {
+        f"{b:g}": max((v for a, v in val_cache.items() if table.predict(a) <= b), default=None)
+        for b in budgets
     }
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     print(out.read_text())

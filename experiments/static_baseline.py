@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from pathlib import Path
 
 import torch
 from timm.loss import LabelSmoothingCrossEntropy
@@ -18,6 +19,7 @@ from timm.models._efficientnet_builder import decode_arch_def, round_channels
 from torch import nn
 from torch.utils.data import DataLoader
 
+from supernet.files import atomic_write
 from supernet.train.config import TrainConfig
 from supernet.train.data import DataBundle, stack
 from supernet.train.evaluate import accuracy
@@ -53,16 +55,33 @@ def mobilenetv2_small_input(
 
 
 def train_static(
-    model: nn.Module, bundle: DataBundle, config: TrainConfig, resolution: int, log=print
+    model: nn.Module,
+    bundle: DataBundle,
+    config: TrainConfig,
+    resolution: int,
+    log=print,
+    state_path: Path | None = None,
 ) -> dict:
-    """Train `model` alone with the supernet run's recipe; return test accuracy and images/s."""
+    """Train `model` alone with the supernet run's recipe; return test accuracy, images/s and per-epoch
+    validation accuracy and wall time. With `state_path`, every epoch saves model, optimizer, step and RNG
+    there (atomically) and a killed run resumes from the last finished epoch."""
     torch.manual_seed(config.seed)
     loader = DataLoader(bundle.train, config.batch_size, shuffle=True, drop_last=True)
     optimizer = create_train_optimizer(model, config)
     scheduler = create_train_scheduler(optimizer, config, len(loader))
     criterion = LabelSmoothingCrossEntropy(config.label_smoothing)
-    step, images_seen, start = 0, 0, time.perf_counter()
-    for epoch in range(config.epochs):
+    val_x, val_y = stack(bundle.val)
+    val_x = resize_to(val_x, resolution)
+    step, images_seen, history = 0, 0, []
+    if state_path is not None and Path(state_path).is_file():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        step, images_seen, history = state["step"], state["images_seen"], state["history"]
+        log(f"  resumed after epoch {len(history)} from {state_path}")
+    for epoch in range(len(history), config.epochs):
+        start = time.perf_counter()
         model.train()
         for images, targets in loader:
             scheduler.step_update(step)
@@ -73,11 +92,27 @@ def train_static(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step, images_seen = step + 1, images_seen + len(images)
-        log(f"  epoch {epoch + 1}/{config.epochs} loss {loss.item():.3f}")
-    elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        val = accuracy(model, val_x, val_y, config.eval_batch_size)
+        history.append({"epoch": epoch + 1, "val_acc": val, "epoch_time_s": elapsed, "loss": loss.item()})
+        log(
+            f"  epoch {epoch + 1}/{config.epochs} loss {loss.item():.3f} val {100 * val:.2f}% {elapsed:.0f} s"
+        )
+        if state_path is not None:
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": torch.get_rng_state(),
+                "step": step,
+                "images_seen": images_seen,
+                "history": history,
+            }
+            atomic_write(state_path, lambda tmp, state=state: torch.save(state, tmp))
+    train_time = sum(h["epoch_time_s"] for h in history)
     test_x, test_y = stack(bundle.test)
     return {
         "test_acc": accuracy(model, resize_to(test_x, resolution), test_y, config.eval_batch_size),
-        "images_per_s": images_seen / elapsed,
-        "train_time_s": elapsed,
+        "images_per_s": images_seen / train_time if train_time else 0.0,
+        "train_time_s": train_time,
+        "epochs": history,
     }

@@ -1,0 +1,361 @@
+"""Issue 11, the proof at a real budget: all of Fashion-MNIST, supernet subnets vs MobileNetV2s trained alone.
+
+    python experiments/fashion_mnist_full.py [--bench-prefix bench]          # every stage, in order
+    python experiments/fashion_mnist_full.py --stages baselines              # one stage (see STAGES)
+
+Stages (each is skipped when its output exists in --out, so a killed run continues where it stopped):
+supernet (train or resume it), lut (ort-cpu latency table, under --bench-prefix), pareto (one `supernet
+extract` search per budget), baselines (timm MobileNetV2 x0.35/0.5/0.75/1.0 trained alone), scratch (3
+extracted archs trained alone), ablations (recipe pieces off, 2 seeds, reduced data), search (coarse-to-fine
+vs random vs evolution at equal evaluations, shared per-arch score cache), measure (interleaved latency of
+every ONNX model, under --bench-prefix), report (experiments/results/<name>.md + .png; runs on partial
+results too). Every command a stage runs is recorded in <out>/commands.json and quoted in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from fashion_mnist import ABLATIONS, WIDTHS, budgets_for, subset_data, train_supernet  # noqa: E402
+from full_report import write_report  # noqa: E402
+from full_stats import epochs_into_tail  # noqa: E402
+from static_baseline import mobilenetv2_small_input, train_static  # noqa: E402
+
+from latency.measure import export_onnx, measure_onnx_ms  # noqa: E402
+from latency.table import LatencyTable  # noqa: E402
+from supernet import ArchConfig, SearchSpace  # noqa: E402
+from supernet.files import write_json  # noqa: E402
+from supernet.subnet import build_subnet  # noqa: E402
+from supernet.train.config import TrainConfig  # noqa: E402
+from supernet.train.data import FASHION_MNIST_DIR, load_data  # noqa: E402
+
+STAGES = ("supernet", "lut", "pareto", "baselines", "scratch", "ablations", "search", "measure", "report")
+SCRATCH_PICKS = ("small", "middle", "large")
+
+
+def record(root: Path, stage: str, command: str, **extra) -> None:
+    """Remember the exact command of a stage (and e.g. the load `bench` printed) for the report."""
+    path = root / "commands.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[stage] = {"command": command, **extra}
+    write_json(path, data)
+
+
+def run_logged(cmd: list[str]) -> str:
+    """Run `cmd`, echo its stdout, return it (for the `uptime` line that `bench` prints)."""
+    print("$", shlex.join(cmd), flush=True)
+    proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    print(proc.stdout, end="", flush=True)
+    return proc.stdout
+
+
+def load_line(text: str) -> str | None:
+    return next((ln.strip() for ln in text.splitlines() if "load average" in ln), None)
+
+
+def self_command(args: argparse.Namespace, stage: str) -> list[str]:
+    """This driver restricted to one stage, with the options that matter for it (the recorded command)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--out", args.out, "--stages", stage]
+    for flag in ("data", "train_images", "epochs", "batch_size", "lr", "seed", "threads", "latency_rounds"):
+        argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    return argv
+
+
+def train_data(args: argparse.Namespace, root: Path) -> Path | None:
+    """None: the whole data set from its default folder (the supernet command then has no --data)."""
+    if not args.train_images:
+        return None if args.data == FASHION_MNIST_DIR else Path(args.data)
+    return subset_data(Path(args.data), root / "data", args.train_images, args.seed)
+
+
+def train_flags(args: argparse.Namespace, seed: int) -> list[str]:
+    flags = ["--batch-size", str(args.batch_size), "--lr", f"{args.lr:g}", "--seed", str(seed)]
+    if args.nproc:
+        flags += ["--nproc-per-node", str(args.nproc)]
+    return flags + ["--threads", str(args.threads)]
+
+
+def wait_for_lock(run_dir: Path) -> None:
+    """A run directory locked by a live process (e.g. the supernet started by hand): wait for it."""
+    lock = run_dir / ".lock"
+    while lock.is_file():
+        try:
+            pid = json.loads(lock.read_text())["pid"]
+            os.kill(pid, 0)
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        print(f"{run_dir} is being trained by pid {pid}; waiting (checked every 60 s)", flush=True)
+        time.sleep(60)
+
+
+def stage_supernet(args, root: Path) -> None:
+    out = root / "supernet"
+    wait_for_lock(out)
+    final = train_supernet(out, train_data(args, root), args.epochs, train_flags(args, args.seed))
+    record(root, "supernet", final["command"])
+
+
+def stage_lut(args, root: Path) -> None:
+    lut = root / "lut_ort-cpu.json"
+    if lut.is_file() and not (root / ".lut-building").exists():  # a killed build is resumed by the CLI
+        return
+    cmd = ["supernet", "latency", "build", "--space", "mbv2-small", "--target", "ort-cpu", "--in-chans", "1"]
+    cmd += ["--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
+    (root / ".lut-building").touch()
+    full = [*shlex.split(args.bench_prefix), *cmd]
+    text = run_logged(full)
+    (root / ".lut-building").unlink()
+    record(root, "lut", shlex.join(full), load=load_line(text))
+
+
+def budgets(args, root: Path) -> list[float]:
+    """The budgets, fixed once from the table (smallest to largest subnet) and kept in budgets.json."""
+    path = root / "budgets.json"
+    if not path.is_file():
+        table = LatencyTable.load(root / "lut_ort-cpu.json")
+        write_json(path, budgets_for(table, SearchSpace.preset("mbv2-small"), args.budgets))
+    return json.loads(path.read_text())
+
+
+def stage_pareto(args, root: Path) -> None:
+    """One search per budget, each with --evals scored archs, so neighbouring budgets compete less."""
+    cmds = []
+    for i, budget in enumerate(budgets(args, root)):
+        out = root / "deploy" / f"b{i}"
+        cmd = [
+            "supernet",
+            "extract",
+            "--checkpoint",
+            str(root / "supernet"),
+            "--lut",
+            str(root / "lut_ort-cpu.json"),
+        ]
+        cmd += [
+            "--budget",
+            f"{budget:g}",
+            "--unit",
+            "ms",
+            "--evals",
+            str(args.evals),
+            "--seed",
+            str(args.seed),
+        ]
+        cmd += ["--out", str(out), "-q"]
+        if not (out / "card.json").is_file():
+            run_logged(cmd)
+        cmds.append(shlex.join(cmd))
+    record(root, "pareto", " && ".join(cmds))
+
+
+def recipe(args, data: Path | None, seed: int) -> TrainConfig:
+    return TrainConfig(
+        dataset="fashion-mnist",
+        data_dir=None if data is None else str(data),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=seed,
+    )
+
+
+def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None:
+    """Train one static model (resumable per epoch), save its result JSON and ONNX; skip if done."""
+    if path.is_file():
+        return
+    torch.manual_seed(config.seed)
+    bundle = load_data("fashion-mnist", config.data_dir, config.seed, config.val_fraction, True)
+    result = train_static(model, bundle, config, resolution, state_path=path.with_suffix(".state.pt"))
+    x = torch.zeros(1, 1, resolution, resolution)
+    from fvcore.nn import FlopCountAnalysis
+
+    flops = (
+        FlopCountAnalysis(model.eval(), x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    )
+    result["macs"] = int(
+        sum(v for op, v in flops.by_operator().items() if op in ("conv", "linear", "addmm", "matmul"))
+    )
+    result["params"] = sum(p.numel() for p in model.parameters())
+    result["processes"], result["threads"] = 1, torch.get_num_threads()
+    path.with_suffix(".onnx").write_bytes(export_onnx(model.eval(), x))
+    write_json(path, result)
+    path.with_suffix(".state.pt").unlink(missing_ok=True)
+
+
+def stage_baselines(args, root: Path) -> None:
+    config = recipe(args, train_data(args, root), args.seed)
+    for width in WIDTHS:
+        print(f"timm MobileNetV2 x{width:g} alone, {config.epochs} epochs", flush=True)
+        torch.manual_seed(args.seed)
+        model = mobilenetv2_small_input(width, 10, 1, config.drop_rate)
+        train_alone(model, root / "baselines" / f"mbv2_{width:g}.json", config, 32)
+    record(root, "baselines", shlex.join(self_command(args, "baselines")))
+
+
+def picked_cards(root: Path) -> dict[str, dict]:
+    """The small, middle and large extracted archs (by budget) for the from-scratch comparison."""
+    cards = sorted(
+        (json.loads(p.read_text()) for p in (root / "deploy").glob("b*/card.json")),
+        key=lambda c: c["search"]["budget"],
+    )
+    if not cards:
+        return {}
+    return dict(zip(SCRATCH_PICKS, (cards[0], cards[len(cards) // 2], cards[-1])))
+
+
+def stage_scratch(args, root: Path) -> None:
+    config = recipe(args, train_data(args, root), args.seed)
+    space = SearchSpace.preset("mbv2-small")
+    picks = picked_cards(root)
+    if not picks:
+        sys.exit("error: stage scratch needs the pareto stage's cards in <out>/deploy/b*/card.json")
+    for tag, card in picks.items():
+        arch = ArchConfig.from_string(card["arch_string"])
+        print(f"{tag} arch {arch} from scratch, {config.epochs} epochs", flush=True)
+        torch.manual_seed(args.seed)
+        model = build_subnet(space, arch, 10, 1, config.drop_rate)
+        path = root / "scratch" / f"{tag}.json"
+        train_alone(model, path, config, arch.resolution)
+        if "arch" not in json.loads(path.read_text()):
+            write_json(
+                path, {**json.loads(path.read_text()), "arch": str(arch), "budget": card["search"]["budget"]}
+            )
+    record(root, "scratch", shlex.join(self_command(args, "scratch")))
+
+
+def ablation_epochs(args) -> int:
+    d = TrainConfig()
+    return args.ablation_epochs or epochs_into_tail(
+        d.warmup_epochs, d.lr_decay_rate, d.lr_decay_epochs, d.lr_floor
+    )
+
+
+def stage_ablations(args, root: Path) -> None:
+    data = subset_data(Path(args.data), root / "ablations" / "data", args.ablation_images, 0)
+    cmds = []
+    for i, flags in enumerate(ABLATIONS.values()):
+        for seed in range(args.ablation_seeds):
+            out = root / "ablations" / f"v{i}-s{seed}"
+            final = train_supernet(out, data, ablation_epochs(args), [*train_flags(args, seed), *flags])
+            cmds.append(final["command"])
+    record(root, "ablations", " && ".join(cmds), epochs=ablation_epochs(args), images=args.ablation_images)
+
+
+def search_budgets(root: Path) -> list[float]:
+    """Two budgets of the Pareto sweep for the strategy comparison: a third and two thirds of the way up."""
+    bs = json.loads((root / "budgets.json").read_text())
+    return [bs[len(bs) // 3], bs[(2 * len(bs)) // 3]]
+
+
+def stage_search(args, root: Path) -> None:
+    out = root / "search" / "compare.md"
+    cmd = [sys.executable, str(HERE / "search_compare.py"), "--checkpoint", str(root / "supernet")]
+    cmd += [
+        "--lut",
+        str(root / "lut_ort-cpu.json"),
+        "--budgets",
+        ",".join(f"{b:g}" for b in search_budgets(root)),
+    ]
+    cmd += [
+        "--evals",
+        str(args.search_evals),
+        "--seeds",
+        str(args.seeds),
+        "--cache",
+        str(root / "search" / "cache.json"),
+    ]
+    cmd += ["--out", str(out)]
+    if not out.with_suffix(".json").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        run_logged(cmd)
+    record(root, "search", shlex.join(cmd))
+
+
+def onnx_models(root: Path) -> dict[str, Path]:
+    models = {f"deploy/{p.parent.name}": p for p in sorted((root / "deploy").glob("b*/model.onnx"))}
+    models |= {f"baselines/{p.stem}": p for p in sorted((root / "baselines").glob("mbv2_*.onnx"))}
+    return models
+
+
+def stage_measure(args, root: Path) -> None:
+    """Every shipped ONNX model timed side by side, interleaved, with the table's threads and statistic."""
+    path = root / "latency_measured.json"
+    models = onnx_models(root)
+    if path.is_file() and set(json.loads(path.read_text())["ms"]) == set(models):
+        return
+    if args.bench_prefix and not args.in_bench:
+        full = [*shlex.split(args.bench_prefix), *self_command(args, "measure"), "--in-bench"]
+        text = run_logged(full)
+        record(root, "measure", shlex.join(full), load=load_line(text))
+        return
+    table = LatencyTable.load(root / "lut_ort-cpu.json")
+    times = {name: [] for name in models}
+    for _ in range(args.latency_rounds):
+        for name, onnx in models.items():
+            times[name].append(measure_onnx_ms(onnx, threads=table.threads, repeats=30, stat=table.stat))
+    ms = {name: float(np.median(t)) for name, t in times.items()}
+    write_json(path, {"ms": ms, "threads": table.threads, "stat": table.stat, "rounds": args.latency_rounds})
+    if not args.in_bench:
+        record(root, "measure", shlex.join(self_command(args, "measure")), load=os.getloadavg()[0])
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="/work/runs/fm_full", help="run directory of every stage")
+    p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    p.add_argument("--data", default=FASHION_MNIST_DIR, help="Fashion-MNIST gzip IDX folder")
+    p.add_argument("--train-images", type=int, default=0, help="seeded training subset (0: all 60,000)")
+    p.add_argument("--epochs", type=int, default=12, help="every model: supernet, baselines, from scratch")
+    p.add_argument("--batch-size", type=int, default=128, help="global batch of every model")
+    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0, help="training, data subset and search seed")
+    p.add_argument("--nproc", type=int, default=2, help="supernet train --nproc-per-node (0: leave it out)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--budgets", type=int, default=6, help="ort-cpu budgets, smallest to largest subnet")
+    p.add_argument("--evals", type=int, default=60, help="archs scored per budget (one search per budget)")
+    p.add_argument(
+        "--search-evals", type=int, default=40, help="archs scored per strategy run (stage search)"
+    )
+    p.add_argument("--seeds", type=int, default=5, help="search seeds per strategy (stage search)")
+    p.add_argument("--ablation-images", type=int, default=20000)
+    p.add_argument(
+        "--ablation-epochs", type=int, default=0, help="0: one epoch past the LR reaching its floor"
+    )
+    p.add_argument("--ablation-seeds", type=int, default=2)
+    p.add_argument("--latency-rounds", type=int, default=5)
+    p.add_argument("--bench-prefix", default="", help="wraps the latency stages, e.g. 'bench'")
+    p.add_argument("--in-bench", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--results", default=str(HERE / "results"), help="folder of the report")
+    p.add_argument("--name", default="fashion_mnist_full", help="report file name (.md and .png)")
+    args = p.parse_args(argv)
+    stages = args.stages.split(",")
+    if bad := [s for s in stages if s not in STAGES]:
+        p.error(f"unknown stage(s) {','.join(bad)}; allowed: {','.join(STAGES)}")
+    torch.set_num_threads(args.threads)
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    root = Path(args.out)
+    root.mkdir(parents=True, exist_ok=True)
+    for stage in STAGES:
+        if stage in stages:
+            print(f"== stage {stage}", flush=True)
+            if stage == "report":
+                write_report(root, args)
+            else:
+                globals()[f"stage_{stage}"](args, root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The bookkeeping behind experiments/fashion_mnist_full.py: tail epoch, plateau, CPU-hours, evals-to-best."""
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
+
+from full_stats import (  # noqa: E402
+    best_so_far,
+    collapsed,
+    cpu_hours,
+    epochs_into_tail,
+    evals_to_best,
+    lr_tail_epoch,
+    mean_spread,
+    plateau,
+)
+
+
+def test_lr_tail_epoch_matches_the_schedule_formula():
+    # defaults: warmup 1, decay 0.7 per epoch, floor 5%: 1 + ln(0.05)/ln(0.7) = 9.399
+    t = lr_tail_epoch(1.0, 0.7, 1.0, 0.05)
+    assert t == pytest.approx(9.3990, abs=1e-3)
+    assert 0.7 ** (t - 1.0) == pytest.approx(0.05)
+    assert epochs_into_tail(1.0, 0.7, 1.0, 0.05) == 11
+    assert lr_tail_epoch(0.0, 0.5, 2.0, 0.25) == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        lr_tail_epoch(1.0, 1.0, 1.0, 0.05)
+
+
+def test_plateau_uses_the_last_two_epochs_and_their_start():
+    assert plateau([0.80, 0.910, 0.911, 0.912]) == (True, pytest.approx(0.2))
+    moved, move = plateau([0.80, 0.905, 0.908, 0.912])
+    assert not moved and move == pytest.approx(0.7)
+    # a drop counts as movement too
+    assert plateau([0.9, 0.95, 0.94])[0] is False
+    ok, move = plateau([0.9, 0.91])
+    assert ok is False and math.isnan(move)
+
+
+def test_cpu_hours_counts_every_process():
+    assert cpu_hours([1800.0, 1800.0], 2) == pytest.approx(2.0)
+    assert cpu_hours([], 1) == 0
+    with pytest.raises(ValueError):
+        cpu_hours([1.0], 0)
+
+
+def test_evals_to_best_counts_from_one_and_none_when_never_reached():
+    curve = best_so_far([0.5, 0.7, 0.6, 0.8, 0.8])
+    assert curve == [0.5, 0.7, 0.7, 0.8, 0.8]
+    assert evals_to_best(curve, 0.8) == 4
+    assert evals_to_best(curve, 0.5) == 1
+    assert evals_to_best(curve, 0.81) is None
+
+
+def test_mean_spread_and_collapsed_budgets():
+    assert mean_spread([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert mean_spread([0.5]) == (0.5, 0.0)
+    chosen = [(0.3, "b"), (0.1, "a"), (0.2, "a"), (0.4, "c")]
+    assert collapsed(chosen) == [(0.1, 0.2, "a")]
