@@ -1,0 +1,101 @@
+"""experiments/full_report.py on a synthetic run directory: costs, plateau, collapse, goals, commands."""
+
+import json
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
+
+from full_report import write_report  # noqa: E402
+
+
+def _w(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def _card(budget, arch, acc, macs):
+    return {
+        "search": {"budget": budget},
+        "accuracy": {"test": acc},
+        "latency": {"predicted": budget * 0.9},
+        "macs": macs,
+        "arch_string": arch,
+    }
+
+
+def _static(acc, vals, seconds):
+    epochs = [{"epoch": i + 1, "val_acc": v, "epoch_time_s": seconds} for i, v in enumerate(vals)]
+    return {"test_acc": acc, "epochs": epochs, "processes": 1, "macs": 7e6, "params": 4e5}
+
+
+def test_report_from_a_run_directory(tmp_path):
+    root = tmp_path / "run"
+    metrics = [
+        {"epoch": e, "epoch_time_s": 1800.0, "val_acc_largest": v}
+        for e, v in ((1, 0.8), (2, 0.9), (3, 0.901))
+    ]
+    metrics += [{"final": True, "epoch": 3, "test_acc_smallest": 0.9, "test_acc_largest": 0.935}]
+    (root / "supernet").mkdir(parents=True)
+    (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
+    _w(root / "deploy" / "b0" / "card.json", _card(0.1, "r24_a", 0.90, 2e6))
+    _w(root / "deploy" / "b1" / "card.json", _card(0.2, "r24_a", 0.90, 2e6))  # collapsed onto b0's arch
+    _w(root / "deploy" / "b2" / "card.json", _card(0.4, "r32_b", 0.94, 9e6))
+    _w(root / "baselines" / "mbv2_0.35.json", _static(0.92, [0.5, 0.9, 0.91, 0.902], 900.0))
+    _w(root / "baselines" / "mbv2_1.json", _static(0.95, [0.5, 0.9, 0.93, 0.94], 3600.0))
+    _w(
+        root / "latency_measured.json",
+        {
+            "ms": {
+                "deploy/b0": 0.1,
+                "deploy/b1": 0.1,
+                "deploy/b2": 0.35,
+                "baselines/mbv2_0.35": 0.3,
+                "baselines/mbv2_1": 1.0,
+            },
+            "threads": 1,
+            "stat": "median",
+            "rounds": 5,
+        },
+    )
+    _w(
+        root / "scratch" / "small.json",
+        {**_static(0.91, [0.8, 0.9, 0.91], 600.0), "arch": "r24_a", "budget": 0.1},
+    )
+    _w(
+        root / "commands.json",
+        {"lut": {"command": "bench supernet latency build ...", "load": "load average: 0.4"}},
+    )
+    results = tmp_path / "results"
+    results.mkdir()
+    args = Namespace(
+        train_images=0,
+        epochs=3,
+        batch_size=128,
+        lr=0.2,
+        seed=0,
+        ablation_seeds=2,
+        seeds=5,
+        nproc=2,
+        evals=60,
+        results=str(results),
+        name="fm",
+    )
+    text = write_report(root, args).read_text()
+    assert (results / "fm.png").is_file()
+    # supernet: 3 epochs x 0.5 h x 2 processes; moved 10.1 points over its last 2 epochs
+    assert "| supernet (one run; largest subnet's val) | 2 | 3 | 3.00 | 10.10 | no |" in text
+    # x0.35: last three 0.9, 0.91, 0.902 -> 1.0 point; x1: 0.9..0.94 -> 4 points; family 1 h + 4 h
+    assert "| MobileNetV2 x0.35 alone | 1 | 4 | 1.00 | 1.00 | no |" in text
+    assert "**5.00**" in text
+    assert "Neighbouring budgets that chose the same arch: 0.1 and 0.2 ms." in text
+    # largest subnet 94% >= 93; x0.35 at 0.3 ms: best subnet as fast is 90% (-2 points, missed);
+    # x1 at 1.0 ms: 94% vs 95% (-1 point, missed)
+    assert "94.00%, **met**" in text
+    assert "-2.00 points (MISSED)" in text and "-1.00 points (MISSED)" in text
+    # inherited 90% vs scratch 91%: -1 point, beyond the 0.5 allowed
+    assert "| -1.00 |" in text and "0 of 1 met" in text
+    assert "`bench supernet latency build ...` | load average: 0.4 |" in text
+    assert "Not run yet: ablations, search." in text
+    assert "NOT measured here" in text and "ResNet-18: 94.9%" in text
