@@ -176,6 +176,7 @@ def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None
     """Train one static model (resumable per epoch), save its result JSON and ONNX; skip if done."""
     if path.is_file():
         return
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     bundle = load_data("fashion-mnist", config.data_dir, config.seed, config.val_fraction, True)
     result = train_static(model, bundle, config, resolution, state_path=path.with_suffix(".state.pt"))
