@@ -171,7 +171,7 @@ def write_report(args, ckpt, table, budgets, strategies, results, val_cache, dat
         "",
         f"Each run scores at most {args.evals} distinct archs (validation accuracy after BN recalibration on "
         f"{len(data.search_calib)} training images; {len(data.val)} validation images); {args.seeds} seeds per "
-        f"strategy and budget; table target `{table.target}`. Test accuracy ({len(data.test[1])} images, BN "
+        f"strategy and budget; table target `{table.target}`. Test accuracy ({len(data.test)} images, BN "
         f"recalibrated on {len(data.calib)} training images as in the export) is of each run's chosen arch, "
         "which the search never saw. Mean ± sd over seeds, in %.",
         "",

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 
 from supernet.files import atomic_write
 from supernet.train.config import TrainConfig
-from supernet.train.data import DataBundle, stack
+from supernet.train.data import DataBundle
+from supernet.train.evalset import EvalSet
 from supernet.train.evaluate import accuracy
 from supernet.train.optim import create_train_optimizer, create_train_scheduler
 from supernet.train.resize import resize_to
@@ -70,8 +71,8 @@ def train_static(
     optimizer = create_train_optimizer(model, config)
     scheduler = create_train_scheduler(optimizer, config, len(loader))
     criterion = LabelSmoothingCrossEntropy(config.label_smoothing)
-    val_x, val_y = stack(bundle.val)
-    val_x = resize_to(val_x, resolution)
+    # evaluation follows the run's preprocessing contract, as the supernet's validation and cards do
+    val_x, val_y = EvalSet(bundle.val, bundle.preprocessing).at(resolution)
     step, images_seen, history = 0, 0, []
     if state_path is not None and Path(state_path).is_file():
         state = torch.load(state_path, weights_only=True)
@@ -109,9 +110,9 @@ def train_static(
             }
             atomic_write(state_path, lambda tmp, state=state: torch.save(state, tmp))
     train_time = sum(h["epoch_time_s"] for h in history)
-    test_x, test_y = stack(bundle.test)
+    test_x, test_y = EvalSet(bundle.test, bundle.preprocessing).at(resolution)
     return {
-        "test_acc": accuracy(model, resize_to(test_x, resolution), test_y, config.eval_batch_size),
+        "test_acc": accuracy(model, test_x, test_y, config.eval_batch_size),
         "images_per_s": images_seen / train_time if train_time else 0.0,
         "train_time_s": train_time,
         "epochs": history,
