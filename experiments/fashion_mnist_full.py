@@ -55,10 +55,11 @@ def record(root: Path, stage: str, command: str, **extra) -> None:
     write_json(path, data)
 
 
-def run_logged(cmd: list[str]) -> str:
-    """Run `cmd`, echo its stdout, return it (for the `uptime` line that `bench` prints)."""
+def run_logged(cmd: list[str], own_session: bool = False) -> str:
+    """Run `cmd`, echo its stdout, return it (for the `uptime` line that `bench` prints). `own_session`:
+    outside this driver's process group, which `bench` pauses when the driver is a registered long run."""
     print("$", shlex.join(cmd), flush=True)
-    proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, start_new_session=own_session)
     print(proc.stdout, end="", flush=True)
     return proc.stdout
 
@@ -89,6 +90,12 @@ def train_flags(args: argparse.Namespace, seed: int) -> list[str]:
     return flags + ["--threads", str(args.threads)]
 
 
+def holds_cpu_lock(lock: str = "/work/.cpu.lock") -> bool:
+    """True when this process runs under `heavy` (it inherited the shared lock's file descriptor)."""
+    fds = Path("/proc/self/fd")
+    return fds.is_dir() and any(os.path.realpath(f) == lock for f in fds.iterdir())
+
+
 def wait_for_lock(run_dir: Path) -> None:
     """A run directory locked by a live process (e.g. the supernet started by hand): wait for it."""
     lock = run_dir / ".lock"
@@ -117,7 +124,7 @@ def stage_lut(args, root: Path) -> None:
     cmd += ["--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
     (root / ".lut-building").touch()
     full = [*shlex.split(args.bench_prefix), *cmd]
-    text = run_logged(full)
+    text = run_logged(full, own_session=bool(args.bench_prefix))
     (root / ".lut-building").unlink()
     record(root, "lut", shlex.join(full), load=load_line(text))
 
@@ -299,7 +306,7 @@ def stage_measure(args, root: Path) -> None:
         return
     if args.bench_prefix and not args.in_bench:
         full = [*shlex.split(args.bench_prefix), *self_command(args, "measure"), "--in-bench"]
-        text = run_logged(full)
+        text = run_logged(full, own_session=True)
         record(root, "measure", shlex.join(full), load=load_line(text))
         return
     table = LatencyTable.load(root / "lut_ort-cpu.json")
@@ -345,6 +352,10 @@ def main(argv=None) -> None:
     stages = args.stages.split(",")
     if bad := [s for s in stages if s not in STAGES]:
         p.error(f"unknown stage(s) {','.join(bad)}; allowed: {','.join(STAGES)}")
+    if args.bench_prefix.split()[:1] == ["bench"] and not args.in_bench and holds_cpu_lock():
+        p.error(
+            "--bench-prefix bench under `heavy` would wait for itself; run the driver as a long run instead"
+        )
     torch.set_num_threads(args.threads)
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     root = Path(args.out)

@@ -61,3 +61,13 @@ def test_mean_spread_and_collapsed_budgets():
     assert mean_spread([0.5]) == (0.5, 0.0)
     chosen = [(0.3, "b"), (0.1, "a"), (0.2, "a"), (0.4, "c")]
     assert collapsed(chosen) == [(0.1, 0.2, "a")]
+
+
+def test_holds_cpu_lock_sees_an_inherited_lock_descriptor(tmp_path):
+    from fashion_mnist_full import holds_cpu_lock
+
+    lock = tmp_path / "cpu.lock"
+    lock.touch()
+    assert not holds_cpu_lock(str(lock))
+    with open(lock):
+        assert holds_cpu_lock(str(lock))
