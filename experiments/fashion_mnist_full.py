@@ -259,7 +259,15 @@ def stage_ablations(args, root: Path) -> None:
             out = root / "ablations" / f"v{i}-s{seed}"
             final = train_supernet(out, data, ablation_epochs(args), [*train_flags(args, seed), *flags])
             cmds.append(final["command"])
-    record(root, "ablations", " && ".join(cmds), epochs=ablation_epochs(args), images=args.ablation_images)
+    auto = not args.ablation_epochs
+    record(
+        root,
+        "ablations",
+        " && ".join(cmds),
+        epochs=ablation_epochs(args),
+        images=args.ablation_images,
+        auto=auto,
+    )
 
 
 def search_budgets(root: Path) -> list[float]:

@@ -202,8 +202,14 @@ def _ablation_lines(root: Path, cmds: dict, missing: list) -> list[str]:
         missing.append("ablations")
         return lines + ["Not run yet."]
     return lines + [
-        f"{meta.get('images', '?')} seeded training images, {meta.get('epochs', '?')} epochs (one epoch past the LR "
-        "reaching its 5% floor under the default schedule), test accuracy after BN recalibration, mean ± sd over seeds.",
+        f"{meta.get('images', '?')} seeded training images, {meta.get('epochs', '?')} epochs"
+        + (
+            " (one epoch past the LR reaching its 5% floor under the default schedule)"
+            if meta.get("auto")
+            else ""
+        )
+        + ", test accuracy after BN recalibration, mean ± sd over seeds; seed s trains with --seed s (which also "
+        "draws the validation split).",
         "",
         "| variant | flags | seeds | smallest test % | largest test % |",
         "|---|---|---:|---:|---:|",
