@@ -130,7 +130,9 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
     from .report import budget_table, load_scores, plot_pareto, save_search
     from .search import run_search
 
-    data = load_eval_data(ckpt.config, ckpt.space, args.calib_images, args.search_calib_images)
+    data = load_eval_data(
+        ckpt.config, ckpt.space, args.calib_images, args.search_calib_images, args.loader_workers
+    )
     latency = latency_spec(table, args.target, args.lut)
     same_scores = {
         "checkpoint_sha256": ckpt.sha256,
@@ -249,7 +251,7 @@ def _run_export(args: argparse.Namespace) -> dict:
     arch = resolve_arch(args.arch, ckpt.space)
     table = open_table(args.lut, ckpt.model, args.target, args.provider, args.int8) if args.lut else None
     with owned_folder(out):
-        data = load_eval_data(ckpt.config, ckpt.space, args.calib_images)
+        data = load_eval_data(ckpt.config, ckpt.space, args.calib_images, workers=args.loader_workers)
         card = export_arch(
             ckpt.model,
             arch,
@@ -309,6 +311,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     add_quiet(p)
     add_json(p, "what was shipped")
+    p.add_argument(
+        "-j",
+        "--loader-workers",
+        type=int_arg(0, 256),
+        default=0,
+        metavar="N",
+        help="DataLoader processes decoding the evaluation images (0: in this process)",
+    )
     p.add_argument(
         "--provider",
         default="CPUExecutionProvider",

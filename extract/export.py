@@ -21,7 +21,7 @@ from supernet.train.evalset import EvalSet
 
 from .card import build_card, file_entries, preprocessing
 from .files import staged_output, write_json
-from .onnx_io import check_onnx, check_parity, export_onnx, ort_accuracy, ort_session, set_metadata
+from .onnx_io import check_onnx, check_parity, export_onnx, ort_logits, ort_session, set_metadata
 
 PARITY_IMAGES = 256
 
@@ -55,10 +55,18 @@ class LatencySpec:
     unit: str = "ms"  # of `predict_ms` (a count table predicts MMACs or Mparams)
 
 
+def _ort_accuracy(session, split: EvalSet, resolution: int) -> float:
+    """Top-1 accuracy of an ONNX session over a split, streamed batch by batch."""
+    correct = 0
+    for images, labels in split.batches(resolution):
+        correct += int((ort_logits(session, images).argmax(1) == labels.numpy()).sum())
+    return correct / max(1, len(split))
+
+
 def _accuracies(session, data: EvalData, resolution: int) -> dict:
-    acc = {"val": ort_accuracy(session, *data.val.at(resolution)), "val_images": len(data.val)}
+    acc = {"val": _ort_accuracy(session, data.val, resolution), "val_images": len(data.val)}
     if data.test is not None:
-        acc |= {"test": ort_accuracy(session, *data.test.at(resolution)), "test_images": len(data.test)}
+        acc |= {"test": _ort_accuracy(session, data.test, resolution), "test_images": len(data.test)}
     return acc
 
 

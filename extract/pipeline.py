@@ -28,11 +28,16 @@ MEASURED = ("ort-cpu", "ort-cpu-int8", "torch-cpu", "torch-cuda")
 
 
 def load_eval_data(
-    config: TrainConfig, space: SearchSpace, num_calib: int | None = None, num_search_calib: int | None = None
+    config: TrainConfig,
+    space: SearchSpace,
+    num_calib: int | None = None,
+    num_search_calib: int | None = None,
+    workers: int = 0,
 ) -> EvalData:
     """The run's own data set and validation split, loaded exactly as the Trainer loads them (same seed,
     fraction and image size; no augmentation); calibration images are a fixed seeded subset of the
-    training split."""
+    training split. Validation and test stream (never held whole); `workers` DataLoader processes
+    decode the images."""
     bundle = load_data(
         config.dataset,
         config.data_dir,
@@ -41,16 +46,19 @@ def load_eval_data(
         augment=False,
         img_size=config.img_size or max(space.resolutions),
     )
-    calib = calibration_set(bundle, config.calib_images if num_calib is None else num_calib, seed=config.seed)
+    num_calib = config.calib_images if num_calib is None else num_calib
+    calib = calibration_set(bundle, num_calib, seed=config.seed, workers=workers)
     search_calib = (
-        calibration_set(bundle, num_search_calib, seed=config.seed + 1) if num_search_calib else None
+        calibration_set(bundle, num_search_calib, seed=config.seed + 1, workers=workers)
+        if num_search_calib
+        else None
     )
     return EvalData(
         bundle.name,
         bundle.preprocessing,
         calib,
-        EvalSet(bundle.val, bundle.preprocessing),
-        EvalSet(bundle.test, bundle.preprocessing),
+        EvalSet(bundle.val, bundle.preprocessing, cache=False, workers=workers),
+        EvalSet(bundle.test, bundle.preprocessing, cache=False, workers=workers),
         search_calib,
     )
 

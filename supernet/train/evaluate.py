@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -12,14 +14,22 @@ from .resize import resize_to
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
-    """Top-1 accuracy in eval mode on images already at the model's input resolution."""
+def accuracy(
+    model: nn.Module,
+    images: torch.Tensor | Iterable[tuple[torch.Tensor, torch.Tensor]],
+    labels: torch.Tensor | None = None,
+    batch_size: int = 500,
+) -> float:
+    """Top-1 accuracy in eval mode on images already at the model's input resolution: a tensor with its
+    `labels`, or an iterable of (images, labels) batches (`EvalSet.batches`, streamed)."""
     model.eval()
     device = next(model.parameters()).device
-    correct = 0
-    for x, y in zip(images.split(batch_size), labels.split(batch_size)):
-        correct += int((model(x.to(device)).argmax(-1).cpu() == y).sum())
-    return correct / max(1, len(labels))
+    batches = zip(images.split(batch_size), labels.split(batch_size)) if labels is not None else images
+    correct = total = 0
+    for x, y in batches:
+        correct += int((model(x.to(device, non_blocking=True)).argmax(-1).cpu() == y).sum())
+        total += len(y)
+    return correct / max(1, total)
 
 
 def evaluate_subnet(
@@ -34,11 +44,11 @@ def evaluate_subnet(
 
     Works on the supernet (`arch` is activated) and on a static timm subnet of `arch`. `EvalSet`s are
     prepared by the run's preprocessing contract at `arch.resolution` (what the shipped model's card
-    states); plain tensors (tests) are resized with `resize_to`.
+    states) and streamed in the set's batches; plain tensors (tests) are resized with `resize_to`.
     """
     if isinstance(calib_images, EvalSet):
         calib_images = calib_images.images(arch.resolution)
     recalibrate_bn(model, arch, calib_images, batch_size=min(batch_size, 200))
-    if isinstance(images, EvalSet):
-        images, labels = images.at(arch.resolution)
+    if isinstance(images, EvalSet):  # streamed batch by batch
+        return accuracy(model, images.batches(arch.resolution))
     return accuracy(model, resize_to(images, arch.resolution), labels, batch_size)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from ..errors import CheckpointError
@@ -37,6 +37,7 @@ from .data import load_data
 from .evalset import EvalSet, calibration_set
 from .evaluate import evaluate_subnet
 from .guard import CollapseGuard, check_health, weight_norm
+from .loader import make_loader
 from .optim import create_train_optimizer, create_train_scheduler
 from .sandwich import sandwich_backward, step_archs
 
@@ -45,7 +46,7 @@ RESUMABLE_CHANGES = (
     "resume",
     "epochs",
     "progress",
-    "workers",
+    "loader_workers",
     "device",
     "out",
     "data_dir",
@@ -136,13 +137,14 @@ class Trainer:
             seed=config.seed,
             drop_last=True,
         )
-        self.loader = DataLoader(
+        pin = self.device.type == "cuda"
+        self.loader = make_loader(
             self.bundle.train,
             config.batch_size,
+            config.loader_workers,
+            pin,
             sampler=self.sampler,
             drop_last=True,
-            num_workers=config.loader_workers,
-            pin_memory=self.device.type == "cuda",
         )
         if len(self.loader) == 0:
             raise TrainConfigError(
@@ -155,10 +157,10 @@ class Trainer:
         self.initial_norm = weight_norm(self.model)
         self.epoch = self.step = 0
         self.rollbacks = 0
-        if is_main:
+        if is_main:  # other ranks read only their shard of the train split
             # evaluation reads images through the run's preprocessing contract (the shipped model's card)
-            self.calib = calibration_set(self.bundle, config.calib_images, config.seed)
-            self.val = EvalSet(self.bundle.val, self.bundle.preprocessing)
+            self.calib = calibration_set(self.bundle, config.calib_images, config.seed, config.loader_workers)
+            self.val = self._eval_set(self.bundle.val)
         self._start()
         self._snapshot()
 
@@ -386,6 +388,14 @@ class Trainer:
             "rollbacks": self.rollbacks,
         }
 
+    def _eval_set(self, dataset) -> EvalSet:
+        """A validation/test split that streams (never held whole) in `eval_batch_size` batches."""
+        c = self.config
+        pin = self.device.type == "cuda"
+        return EvalSet(
+            dataset, self.bundle.preprocessing, None, False, c.eval_batch_size, c.loader_workers, pin
+        )
+
     def evaluate(self, split: EvalSet) -> dict:
         """Accuracy of the smallest and largest subnets after BN recalibration (on a copy of the supernet)."""
         model = copy.deepcopy(self.model)
@@ -462,7 +472,7 @@ class Trainer:
                 self.on_epoch_end(metrics)
         if not self.is_main:
             return {}
-        test = self.evaluate(EvalSet(self.bundle.test, self.bundle.preprocessing, cache=False))
+        test = self.evaluate(self._eval_set(self.bundle.test))
         final = {
             "final": True,
             "epoch": self.epoch,
