@@ -14,6 +14,7 @@ import torch
 from latency.onnx import CPU_PROVIDER
 from latency.table import LatencyTable
 from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace, SupernetError
+from supernet.train.augment import Augmentation
 from supernet.train.checkpoint import Checkpoint, load_checkpoint
 from supernet.train.config import TrainConfig
 from supernet.train.data import load_data
@@ -45,6 +46,7 @@ def load_eval_data(
         val_fraction=config.val_fraction,
         augment=False,
         img_size=config.img_size or max(space.resolutions),
+        augmentation=Augmentation.from_config(config),  # its interpolation is part of the contract
     )
     num_calib = config.calib_images if num_calib is None else num_calib
     calib = calibration_set(bundle, num_calib, seed=config.seed, workers=workers)

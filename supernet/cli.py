@@ -65,7 +65,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     )
     add_quiet(p)
     add_json(p, "the final test accuracies")
-    optional_types = {"data_dir": str, "img_size": int, "grad_clip": float}
+    optional_types = {"data_dir": str, "img_size": int, "grad_clip": float, "aa": str, "interpolation": str}
     for f in fields(TrainConfig):
         if f.name in _TRAIN_SKIP:
             continue
@@ -73,7 +73,16 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not MISSING else None
         kw = {"dest": f"train_{f.name}", "default": argparse.SUPPRESS}
         help_text = _TRAIN_HELP.get(f.name, f.name.replace("_", " "))
-        if isinstance(default, bool):
+        if isinstance(default, tuple):
+            p.add_argument(
+                *flags,
+                type=float,
+                nargs=len(default),
+                metavar=("MIN", "MAX"),
+                help=f"{help_text} (default {' '.join(f'{v:.4g}' for v in default)})",
+                **kw,
+            )
+        elif isinstance(default, bool):
             p.add_argument(
                 *flags, action=argparse.BooleanOptionalAction, help=f"{help_text} (default {default})", **kw
             )
@@ -142,8 +151,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run_training(args: argparse.Namespace):
     config = train_config_from_args(args)
+    from .distributed.cluster import check_job_paths
     from .space import SearchSpace
 
+    check_job_paths(out=config.out, storage=getattr(args, "storage", None))
     SearchSpace.resolve(config.space)  # a bad space fails here, before any data is read
     if getattr(args, "ray_workers", None) is not None:
         from .distributed.launch import RayConfig, train_distributed

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .cluster import check_job_paths
 from .tune import SweepSpace, results_table, run_sweep
 
 
@@ -59,6 +60,13 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
         help="restart the workers from the last checkpoint up to K times (-1: forever)",
     )
     g.add_argument(
+        "--placement-strategy",
+        default="PACK",
+        choices=("PACK", "SPREAD", "STRICT_SPREAD", "STRICT_PACK"),
+        help="how Ray places the workers on nodes: PACK fills nodes first, SPREAD spreads where it can, "
+        "STRICT_SPREAD one worker per node (fails if there are fewer nodes), STRICT_PACK all on one node",
+    )
+    g.add_argument(
         "--check-sync",
         action="store_true",
         help="hash the weights on every rank before every step and stop if they differ (slow; debugging)",
@@ -71,6 +79,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     from ..train.config import TrainConfig
 
+    check_job_paths(out=args.out, storage=args.storage)
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
     overrides = {k: v for k, v in (("space", args.space), ("dataset", args.dataset), ("data_dir", args.data),
                                    ("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}  # fmt: skip

@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 from ..errors import SupernetError
 
@@ -112,6 +113,35 @@ def connect(
             "token to ~/.ray/auth_token (`ray get-auth-token` on the head) and set RAY_AUTH_MODE=token"
         ) from None
     return ray.cluster_resources()
+
+
+def ray_job_id() -> str | None:
+    """The submission id when this process is the entrypoint of a `ray job submit` job, else None."""
+    import json
+
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return None
+    try:
+        return str(json.loads(raw).get("metadata", {}).get("job_submission_id") or "unknown")
+    except (ValueError, AttributeError):
+        return "unknown"
+
+
+def check_job_paths(**paths: str | None) -> None:
+    """Inside a `ray job submit` job the working directory is Ray's temporary copy (`--working-dir`), deleted
+    with the job: refuse a relative output path there instead of losing the run. `paths`: option -> value."""
+    job = ray_job_id()
+    if job is None:
+        return
+    for option, value in paths.items():
+        if value and "://" not in value and not os.path.isabs(value):
+            flag = "--" + option.replace("_", "-")
+            raise ClusterError(
+                f"{flag} {value} is a relative path inside Ray job {job}, whose working directory is a "
+                f"temporary copy deleted with the job; pass an absolute path every node can see, e.g. "
+                f"{flag} /shared/runs/{Path(value).name}"
+            )
 
 
 def check_resources(resources: dict, workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:

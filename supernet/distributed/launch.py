@@ -32,6 +32,10 @@ from ..errors import CheckpointError, SupernetError
 from ..outdir import FolderLock, check_out_dir
 from .cluster import ClusterError, check_resources, connect, local_resources, starts_local_cluster
 
+# Ray's placement-group strategies for the workers: PACK fills nodes, SPREAD spreads them where it can,
+# STRICT_SPREAD puts every worker on a different node (or fails), STRICT_PACK on one node.
+PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_SPREAD", "STRICT_PACK")
+
 
 @dataclass(frozen=True)
 class RayConfig:
@@ -45,6 +49,7 @@ class RayConfig:
     name: str | None = None
     max_failures: int = 2
     check_sync: bool = False
+    placement_strategy: str = "PACK"
 
     def validate(self) -> RayConfig:
         if self.workers < 1:
@@ -53,6 +58,11 @@ class RayConfig:
             raise ClusterError(
                 f"--gpus-per-worker must be >= 0 and --cpus-per-worker > 0, got {self.gpus_per_worker:g} "
                 f"and {self.cpus_per_worker:g}"
+            )
+        if self.placement_strategy not in PLACEMENT_STRATEGIES:
+            raise ClusterError(
+                f"--placement-strategy {self.placement_strategy!r} is unknown; allowed: "
+                f"{', '.join(PLACEMENT_STRATEGIES)}"
             )
         if self.max_failures < -1:
             raise ClusterError(f"--max-failures must be >= 0 (or -1 for unlimited), got {self.max_failures}")
@@ -68,6 +78,7 @@ class RayConfig:
             storage=args.storage,
             max_failures=args.max_failures,
             check_sync=args.check_sync,
+            placement_strategy=args.placement_strategy,
         ).validate()
 
 
@@ -169,6 +180,7 @@ def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: 
             num_workers=ray_config.workers,
             use_gpu=use_gpu,
             resources_per_worker={"CPU": ray_config.cpus_per_worker, "GPU": ray_config.gpus_per_worker},
+            placement_strategy=ray_config.placement_strategy,
         ),
         run_config=RunConfig(
             name=name,

@@ -43,6 +43,13 @@ class TrainConfig:
     img_size: int | None = None  # None: the space's largest resolution
     val_fraction: float = 0.1
     augment: bool = True
+    # image folders' training augmentation, timm's names and defaults (supernet/train/augment.py)
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: float = 0.5
+    color_jitter: float = 0.4
+    aa: str | None = None
+    interpolation: str | None = None  # None: the data set's own (image folders: bicubic eval, bilinear crop)
     epochs: int = 10
     batch_size: int = 64
     lr: float = 0.1
@@ -78,6 +85,11 @@ class TrainConfig:
     max_skips: int = 3
     rollback_lr_factor: float = 0.5
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("scale", "ratio"):  # JSON and YAML give lists
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def validate(self) -> TrainConfig:
         """Raise TrainConfigError naming the first bad option (wrong type, not finite, out of range) and
@@ -144,6 +156,18 @@ class TrainConfig:
         num("spike_warmup_steps", 0, 1_000_000)
         num("max_skips", 1, 1_000_000)
         num("rollback_lr_factor", 0, 1, lo_open=True)
+        from .augment import Augmentation, AugmentationError
+
+        try:
+            augmentation = Augmentation.from_config(self).validate()
+        except AugmentationError as e:
+            raise TrainConfigError(str(e)) from None
+        changed = augmentation.changed()
+        need(
+            self.dataset == "imagefolder" or not changed,
+            f"--{changed[0].replace('_', '-') if changed else ''} applies to --dataset imagefolder only; "
+            f"{self.dataset} uses its own random shift{' and flip' if self.dataset in ('fashion-mnist', 'cifar10') else ''}",
+        )
         return self
 
     def to_dict(self) -> dict:

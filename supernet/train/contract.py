@@ -45,14 +45,14 @@ def in_memory(dataset: str, in_chans: int, size: int, labels) -> Preprocessing:
     )
 
 
-def image_folder(size: int, classes) -> Preprocessing:
-    """timm's ImageNet evaluation: shorter side to size / 0.875 (bicubic), centre crop."""
+def image_folder(size: int, classes, interpolation: str | None = None) -> Preprocessing:
+    """timm's ImageNet evaluation: shorter side to size / 0.875 (bicubic unless `interpolation`), centre crop."""
     return Preprocessing(
         input_size=(3, size, size),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         label_names=tuple(classes),
-        interpolation="bicubic",
+        interpolation=interpolation or "bicubic",
         crop_pct=IMAGEFOLDER_CROP_PCT,
         channel_order="RGB",
     )
@@ -86,4 +86,4 @@ def checkpoint_preprocessing(meta: dict, config, where: str) -> Preprocessing:
             "restore that image folder or retrain"
         )
     size = config.img_size or int(meta.get("img_size", 224))
-    return image_folder(size, classes)
+    return image_folder(size, classes, getattr(config, "interpolation", None))

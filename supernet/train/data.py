@@ -8,6 +8,7 @@ model's card states. Nothing is downloaded: a missing set is a `DataError` sayin
 
 from __future__ import annotations
 
+import copy
 import gzip
 import pickle
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset, Subset
 from ..errors import SupernetError
 from ..preprocess import Preprocessing
 from . import contract
+from .augment import Augmentation
 from .contract import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -294,7 +296,12 @@ def _synthetic(seed: int, val_fraction: float, augment: bool, img_size: int | No
 
 
 def _imagefolder(
-    data_dir: str | None, seed: int, val_fraction: float, augment: bool, img_size: int
+    data_dir: str | None,
+    seed: int,
+    val_fraction: float,
+    augment: bool,
+    img_size: int,
+    augmentation: Augmentation | None = None,
 ) -> DataBundle:
     """An ImageFolder tree with `train/` and `val/` (ImageNet layout); timm's transforms, val split from train."""
     from timm.data import create_transform
@@ -305,21 +312,25 @@ def _imagefolder(
         raise DataError(
             f"imagefolder data not found: {root} needs train/ and val/ class-per-folder trees; pass --data DIR"
         )
-    full = ImageFolder(str(root / "train"))
-    preprocessing = contract.image_folder(img_size, full.classes)
-    train_tf = create_transform(img_size, is_training=augment)
-    eval_tf = preprocessing.eval_transform()
-    train_idx, val_idx = _split(len(full), val_fraction, seed)
-    train = Subset(ImageFolder(str(root / "train"), transform=train_tf), train_idx.tolist())
-    plain = ImageFolder(str(root / "train"), transform=eval_tf)
+    augmentation = augmentation or Augmentation()
+    plain = ImageFolder(str(root / "train"))  # the tree is scanned once
+    preprocessing = contract.image_folder(img_size, plain.classes, augmentation.interpolation)
+    plain.transform = preprocessing.eval_transform()
+    augmented = copy.copy(plain)  # shares the file list; only the transform differs
+    if augment:
+        augmented.transform = augmentation.train_transform(img_size, preprocessing.mean, preprocessing.std)
+    else:
+        augmented.transform = create_transform(img_size, is_training=False)
+    train_idx, val_idx = _split(len(plain), val_fraction, seed)
+    train = Subset(augmented, train_idx.tolist())
     return DataBundle(
         name="imagefolder",
         train=train,
         val=Subset(plain, val_idx.tolist()),
-        test=ImageFolder(str(root / "val"), transform=eval_tf),
+        test=ImageFolder(str(root / "val"), transform=plain.transform),
         calib_source=Subset(plain, train_idx.tolist()),
         in_chans=3,
-        num_classes=len(full.classes),
+        num_classes=len(plain.classes),
         img_size=img_size,
         mean=preprocessing.mean,
         std=preprocessing.std,
@@ -334,11 +345,12 @@ def load_data(
     val_fraction: float = 0.1,
     augment: bool = True,
     img_size: int | None = None,
+    augmentation: Augmentation | None = None,
 ) -> DataBundle:
     """Load `name` (digits, fashion-mnist, cifar10, imagefolder, synthetic) with a `seed`-fixed val split.
 
     `img_size` matters only for imagefolder (crop size; default 224) and synthetic (default 32); the
-    in-memory sets keep their native size.
+    in-memory sets keep their native size. `augmentation` (timm's options) applies to imagefolder only.
     """
     if name == "digits":
         return _digits(seed, val_fraction, augment)
@@ -349,7 +361,7 @@ def load_data(
     if name == "synthetic":
         return _synthetic(seed, val_fraction, augment, img_size)
     if name == "imagefolder":
-        return _imagefolder(data_dir, seed, val_fraction, augment, img_size or 224)
+        return _imagefolder(data_dir, seed, val_fraction, augment, img_size or 224, augmentation)
     raise DataError(
         f"unknown dataset {name!r}; allowed: digits, fashion-mnist, cifar10, imagefolder, synthetic"
     )

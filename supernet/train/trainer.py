@@ -31,6 +31,7 @@ from ..files import append_line, atomic_write_text, write_json
 from ..model import ElasticMobileNetV2
 from ..outdir import FolderLock, check_out_dir
 from ..space import SearchSpace
+from .augment import Augmentation
 from .checkpoint import POINTER, clean_run_dir, load_checkpoint, read_pointer, save_checkpoint
 from .config import TrainConfig, TrainConfigError
 from .data import load_data
@@ -114,6 +115,7 @@ class Trainer:
             config.val_fraction,
             config.augment,
             config.img_size or max(self.space.resolutions),
+            augmentation=Augmentation.from_config(config),
         )
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.model = ElasticMobileNetV2(

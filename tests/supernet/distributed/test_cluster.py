@@ -2,6 +2,7 @@
 
 import argparse
 import functools
+import json
 import time
 
 import pytest
@@ -105,3 +106,28 @@ def test_too_many_workers_for_this_machine_fail_before_ray_starts(tmp_path, monk
     with pytest.raises(ClusterError, match="--num-workers 3 needs 3 CPUs"):
         train_distributed(TrainConfig(out=str(tmp_path / "run")), RayConfig(workers=3))
     assert time.perf_counter() - start < 10 and not ray.is_initialized()
+
+
+def test_relative_out_inside_a_ray_job_is_refused_with_one_line(monkeypatch, tmp_path):
+    from supernet.distributed.cluster import check_job_paths
+
+    check_job_paths(out="runs/x", storage=None)  # not inside a job: relative paths are fine
+    monkeypatch.setenv(
+        "RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps({"metadata": {"job_submission_id": "raysubmit_1"}})
+    )
+    check_job_paths(out=str(tmp_path / "run"), storage="s3://bucket/runs")  # absolute paths and URIs pass
+    for option, value in (("out", "runs/x"), ("storage", "ray-store")):
+        with pytest.raises(
+            ClusterError, match=f"--{option} {value} is a relative path inside Ray job raysubmit_1"
+        ):
+            check_job_paths(**{option: value})
+
+
+def test_placement_strategy_option():
+    parser = argparse.ArgumentParser()
+    add_distributed_args(parser)
+    assert parser.parse_args([]).placement_strategy == "PACK"
+    args = parser.parse_args(["--num-workers", "2", "--placement-strategy", "STRICT_SPREAD"])
+    assert RayConfig.from_args(args).placement_strategy == "STRICT_SPREAD"
+    with pytest.raises(ClusterError, match="--placement-strategy 'EVERYWHERE' is unknown"):
+        RayConfig(workers=2, placement_strategy="EVERYWHERE").validate()

@@ -1,0 +1,175 @@
+"""A real 2-node Ray cluster on this machine (token authentication on): one worker per node, placement
+checked with Ray's state API, and the run directory of a single process; also through `ray job submit`.
+
+Each node has its own temp dir and ports. The fixture stops exactly the processes of these two nodes
+(never `ray stop`, which would stop every Ray process on the host, other users' included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = ROOT / "tests" / "spaces" / "tiny.yaml"
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmd = (
+                    Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
+            except OSError:
+                continue
+            found[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmd)
+    return found
+
+
+def _node_processes(markers: list[str]) -> set[int]:
+    """Processes whose command line names one of our temp dirs, and all their descendants."""
+    procs, me = _processes(), os.getpid()
+    found = {pid for pid, (_, cmd) in procs.items() if pid != me and any(m in cmd for m in markers)}
+    frontier = set(found)
+    while frontier:
+        frontier = {pid for pid, (parent, _) in procs.items() if parent in frontier and pid not in found}
+        found |= frontier
+    return found
+
+
+def _stop(markers: list[str]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _node_processes(markers):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 15
+        while time.time() < deadline and _node_processes(markers):
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """Head + one worker node, 1 CPU each, token auth on; yields (env, gcs address, dashboard URL)."""
+    temp = [tempfile.mkdtemp(prefix="rn", dir="/tmp") for _ in range(2)]  # short: socket paths are limited
+    gcs, dash, agent_a, agent_b, client = _free_ports(5)
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("RAY_ADDRESS", None)
+    common = ["--num-cpus", "1", "--object-store-memory", str(100 << 20), "--disable-usage-stats"]
+    common += ["--node-ip-address", "127.0.0.1"]
+    try:
+        subprocess.run(
+            [RAY, "start", "--head", "--port", str(gcs), "--temp-dir", temp[0], "--include-dashboard", "true",
+             "--dashboard-port", str(dash), "--dashboard-agent-listen-port", str(agent_a),
+             "--ray-client-server-port", str(client), *common],
+            env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        subprocess.run(
+            [RAY, "start", "--address", f"127.0.0.1:{gcs}", "--temp-dir", temp[1],
+             "--dashboard-agent-listen-port", str(agent_b), *common],
+            env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        yield env, f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dash}"
+    finally:
+        _stop(temp)
+        left = _node_processes(temp)
+        for t in temp:
+            shutil.rmtree(t, ignore_errors=True)
+        assert not left, f"Ray processes of the test cluster left running: {left}"
+
+
+def _train_argv(out: str) -> list[str]:
+    return ["train", "--space", str(TINY), "--dataset", "synthetic", "--img-size", "16", "--epochs", "1",
+            "--batch-size", "32", "--num-random", "1", "--calib-images", "32", "--out", out,
+            "--num-workers", "2", "--placement-strategy", "STRICT_SPREAD"]  # fmt: skip
+
+
+def _worker_nodes(dashboard: str, env: dict) -> list[str]:
+    """Node ids of the Ray Train worker actors, from Ray's state API."""
+    code = (
+        "import json; from ray.util.state import list_actors; "
+        f"print(json.dumps([a.node_id for a in list_actors(address={dashboard!r}, "
+        "filters=[('class_name', '=', 'RayTrainWorker')], detail=True, limit=100)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _assert_single_process_layout(run: Path) -> None:
+    from supernet.train.checkpoint import load_checkpoint
+
+    names = {p.name for p in run.iterdir()}
+    assert {"config.json", "metrics.jsonl", "checkpoint.json"} <= names
+    assert any(n.startswith("weights-e0001") for n in names) and any(
+        n.startswith("state-e0001") for n in names
+    )
+    assert load_checkpoint(run).epoch == 1
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]).get("final")
+
+
+@pytest.mark.slow
+def test_one_worker_per_node_on_two_nodes(two_nodes, tmp_path):
+    env, gcs, dashboard = two_nodes
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "supernet_cli", *_train_argv(str(run)), "--address", gcs],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    nodes = _worker_nodes(dashboard, env)
+    assert len(nodes) == 2 and len(set(nodes)) == 2  # STRICT_SPREAD: one worker on each node
+    _assert_single_process_layout(run)
+    assert done.stdout.count("epoch 1/1") <= 1  # rank 0 alone reports the epoch
+
+
+@pytest.mark.slow
+def test_ray_job_submit_runs_on_the_cluster_and_refuses_a_relative_out(two_nodes, tmp_path):
+    env, _, dashboard = two_nodes
+    submit = [RAY, "job", "submit", "--address", dashboard, "--working-dir", str(tmp_path), "--"]
+    relative = subprocess.run(
+        [*submit, sys.executable, "-m", "supernet_cli", *_train_argv("runs/lost")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert (
+        relative.returncode != 0 and "is a relative path inside Ray job" in relative.stdout + relative.stderr
+    )
+
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [*submit, sys.executable, "-m", "supernet_cli", *_train_argv(str(run))],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    _assert_single_process_layout(run)
