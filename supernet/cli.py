@@ -42,6 +42,12 @@ def _optional(kind):
     return parse
 
 
+def _nproc(text: str) -> str:
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}")
+
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     from dataclasses import MISSING, fields
 
@@ -58,10 +64,20 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         help="continue a run from its last checkpoint: a run directory or its checkpoint.json "
         "(bare --resume: the run in --out)",
     )
+    p.add_argument(
+        "--nproc-per-node",
+        type=_nproc,
+        default="auto",
+        metavar="N|auto",
+        help="local training processes on this machine (torchrun's name); each takes --batch-size images "
+        "per step and they average gradients every step. auto: one per free CPU core while every process "
+        "keeps >= 8 steps per epoch; 1 on a GPU",
+    )
     add_threads(
         p,
-        what="single-process run; on a busy machine more threads spin-wait and run far slower, "
-        "raise it on an idle multi-core CPU",
+        default=None,
+        what="per process; default: free cores / processes. More threads than free cores spin-wait and run "
+        "far slower",
     )
     add_quiet(p)
     add_json(p, "the final test accuracies")
@@ -161,11 +177,31 @@ def _run_training(args: argparse.Namespace):
 
         final = train_distributed(config, RayConfig.from_args(args))
     else:
-        from .train.trainer import Trainer
-
-        set_threads(args.threads)
-        final = Trainer(config).fit()
+        final = _train_here(config, args)
     return final, config
+
+
+def _train_here(config, args: argparse.Namespace) -> dict:
+    """One process, or `--nproc-per-node` local processes; says which and why (on stderr)."""
+    import sys
+
+    from .train.procs import choose_procs, saved_world_size, train_images, train_local
+    from .train.trainer import Trainer
+
+    nproc = args.nproc_per_node
+    if nproc == "auto" and config.resume:
+        nproc = str(saved_world_size(config.out) or "auto")  # a resumed run keeps its process count
+    choice = choose_procs(nproc, args.threads, train_images(config), config.batch_size, config.device)
+    print(
+        f"[train] {choice.nproc} process(es) x {choice.threads} thread(s), global batch "
+        f"{choice.nproc * config.batch_size}: {choice.reason}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if choice.nproc > 1:
+        return train_local(config, choice.nproc, choice.threads)
+    set_threads(choice.threads)
+    return Trainer(config).fit()
 
 
 def _space(args: argparse.Namespace) -> int:

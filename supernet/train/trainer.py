@@ -371,7 +371,7 @@ class Trainer:
             if self.config.sandwich:
                 sums["loss_largest"] += out["losses"][0]
                 sums["loss_smallest"] += out["losses"][1]
-            rate = images_seen / (time.perf_counter() - start)
+            rate = images_seen * self.world_size / (time.perf_counter() - start)
             bar.set_postfix(
                 loss=f"{out['loss']:.3f}",
                 lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
@@ -384,7 +384,7 @@ class Trainer:
         return {
             **means,
             "lr": self.optimizer.param_groups[0]["lr"],
-            "images_per_s": images_seen / elapsed,
+            "images_per_s": images_seen * self.world_size / elapsed,  # all ranks (equal shards)
             "epoch_time_s": elapsed,
             "skipped_steps": skipped,
             "rollbacks": self.rollbacks,
@@ -415,6 +415,7 @@ class Trainer:
             "in_chans": b.in_chans,
             "num_classes": b.num_classes,
             "img_size": b.img_size,
+            "world_size": self.world_size,
             "preprocessing": b.preprocessing.to_dict(),
         }
 

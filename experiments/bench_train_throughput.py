@@ -1,0 +1,169 @@
+"""Training images/s of `supernet train`'s old default against its new one, side by side in one run.
+
+Two processes join one gloo group once. Every round times each configuration for `--steps` real training
+steps (`Trainer.train_step` on Fashion-MNIST batches from the Trainer's own loader: scheduler, sandwich of
+4 subnets, gradient clipping, collapse guard, optimizer), in alternating order, while the process that a
+configuration does not use waits in a barrier:
+
+- `1x1 b64`: one process, 1 thread, batch 64 (the old default);
+- `1x2 b64`: one process, 2 threads, batch 64;
+- `2x1 b32`: two processes of 1 thread, 32 images each (global batch 64), one all-reduce per step;
+- `2x1 b64`: two processes of 1 thread, 64 images each (global batch 128; the new default on 2 free cores).
+
+Images/s count the global batch. The median over rounds is reported, with each configuration's ratio to
+the old default; `--profile` also writes the top ops of a step of the old and the new default.
+
+    python experiments/bench_train_throughput.py --rounds 8 --steps 5 --out experiments/results/train_throughput.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from supernet.distributed.sync import StepSync, broadcast_model  # noqa: E402
+from supernet.train.config import TrainConfig  # noqa: E402
+from supernet.train.procs import _free_port, _mean_scalar  # noqa: E402
+from supernet.train.trainer import Trainer  # noqa: E402
+
+# name -> (processes, threads, batch per process)
+CONFIGS = {"1x1 b64": (1, 1, 64), "1x2 b64": (1, 2, 64), "2x1 b32": (2, 1, 32), "2x1 b64": (2, 1, 64)}
+OLD, NEW = "1x1 b64", "2x1 b64"
+
+
+def _batches(trainer: Trainer):
+    while True:
+        trainer.sampler.set_epoch(trainer.epoch)
+        yield from trainer.loader
+        trainer.epoch += 1
+
+
+def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2, timeout=timedelta(minutes=20)
+    )
+    base = TrainConfig(dataset="fashion-mnist", data_dir=args.data, progress=False, calib_images=2)
+    trainers, streams = {}, {}
+    for name, (nproc, _, batch) in CONFIGS.items():
+        if rank >= nproc:
+            continue
+        cfg = dataclasses.replace(base, batch_size=batch, out=f"{tmp}/{name.replace(' ', '_')}-r{rank}")
+        t = Trainer(
+            cfg, rank=rank, world_size=nproc, is_main=False,
+            grad_sync=StepSync() if nproc > 1 else None, reduce_scalar=_mean_scalar if nproc > 1 else None,
+        )  # fmt: skip
+        if nproc > 1:
+            broadcast_model(t.model)
+        t.model.train()
+        trainers[name], streams[name] = t, _batches(t)
+
+    def run(name: str, steps: int) -> float:
+        nproc, threads, batch = CONFIGS[name]
+        dist.barrier()
+        if rank < nproc:
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            for _ in range(steps):
+                images, targets = next(streams[name])
+                trainer = trainers[name]
+                images = images.to(memory_format=trainer.memory_format)
+                trainer.train_step(images, targets)
+            elapsed = time.perf_counter() - start
+            torch.set_num_threads(1)
+        dist.barrier()
+        return nproc * batch * steps / elapsed if rank == 0 else 0.0
+
+    names = list(CONFIGS)
+    for name in names:  # warm-up: oneDNN primitives, allocator
+        run(name, 2)
+    rates = {name: [] for name in names}
+    for r in range(args.rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            rates[name].append(run(name, args.steps))
+    profiles = {}
+    if args.profile:
+        from torch.profiler import profile
+
+        for name in (OLD, NEW):
+            dist.barrier()
+            with profile() as prof:
+                run(name, args.steps)
+            if rank == 0:
+                profiles[name] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
+    if rank == 0:
+        results.put((rates, profiles))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST gzip IDX folder")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--steps", type=int, default=5, help="training steps per configuration and round")
+    p.add_argument("--profile", action="store_true", help="also profile one block of steps of old and new")
+    p.add_argument("--out", help="write the result table (Markdown) here")
+    p.add_argument("--profile-out", help="write the profiler tables (Markdown) here")
+    args = p.parse_args()
+    load_before = os.getloadavg()
+    ctx = mp.get_context("spawn")
+    results = ctx.SimpleQueue()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        procs = [ctx.Process(target=_worker, args=(r, port, args, tmp, results)) for r in range(2)]
+        for proc in procs:
+            proc.start()
+        rates, profiles = results.get()
+        for proc in procs:
+            proc.join()
+    load_after = os.getloadavg()
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    lines = [
+        "| configuration | processes x threads, batch per process | images/s (median) | all rounds | vs old default |",
+        "|---|---|---:|---|---:|",
+    ]
+    for name, (nproc, threads, batch) in CONFIGS.items():
+        tag = " (old default)" if name == OLD else " (new default)" if name == NEW else ""
+        lines.append(
+            f"| `{name}`{tag} | {nproc} x {threads}, {batch} (global {nproc * batch}) | {med[name]:.1f} | "
+            f"{', '.join(f'{x:.0f}' for x in rates[name])} | {med[name] / med[OLD]:.2f} |"
+        )
+    cmd = "python " + " ".join(sys.argv)
+    header = (
+        f"Command: `{cmd}`\n\ntorch {torch.__version__}, {os.cpu_count()} CPUs; mbv2-small, Fashion-MNIST "
+        f"1x28x28, full sandwich (4 subnets), {args.steps} steps per configuration per round, {args.rounds} "
+        f"alternating rounds. 1-min load average before / after: {load_before[0]:.2f} / {load_after[0]:.2f}.\n"
+    )
+    table = "\n".join(lines)
+    print(header)
+    print(table)
+    print(f"\nnew/old images-per-second ratio: {med[NEW] / med[OLD]:.2f}")
+    if args.out:
+        Path(args.out).write_text(header + "\n" + table + f"\n\nnew/old images-per-second ratio: "
+                                  f"**{med[NEW] / med[OLD]:.2f}**\n")  # fmt: skip
+    if profiles:
+        text = "".join(
+            f"## {name}: top ops by self CPU time, {args.steps} steps (rank 0)\n\n```\n{tab}\n```\n\n"
+            for name, tab in profiles.items()
+        )
+        print(text)
+        if args.profile_out:
+            Path(args.profile_out).write_text(f"# Where a training step's time goes\n\nCommand: `{cmd}`\n\n{text}")
+
+
+if __name__ == "__main__":
+    main()

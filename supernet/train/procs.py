@@ -1,0 +1,201 @@
+"""Local data-parallel training: the same `Trainer` in N processes on this machine (gloo, no Ray).
+
+On a CPU, PyTorch's intra-op threads scale poorly for this network (small convolutions, spin-waiting
+OpenMP threads), while N single-threaded processes that average their gradients once per step use N
+cores almost fully (measured in experiments/results/train_throughput.md). Every process runs an
+unchanged `Trainer` with its rank, exactly as a Ray Train worker does: the train split is sharded by
+rank, the subnets of a step come from (seed, step), and `distributed_sync.StepSync` all-reduces the
+whole sandwich's gradients and BN statistics in one bucket per step, so all ranks hold bit-identical
+weights. Rank 0 alone evaluates, writes checkpoints and prints. `--batch-size` is per process; the LR
+follows the global batch through `TrainConfig.lr_base_size` (docs/training.md).
+
+`choose_procs` is how `supernet train` picks N by default (`--nproc-per-node auto`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+from ..errors import SupernetError
+
+# Below this many optimizer steps per epoch and process, start-up and per-step synchronisation are not
+# repaid (tiny data sets, tests): auto mode stays in one process.
+MIN_STEPS_PER_PROC = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcChoice:
+    """How many processes (and torch threads each) a run uses, and the reason, for the log line."""
+
+    nproc: int
+    threads: int
+    reason: str
+
+
+def free_cores() -> tuple[int, int]:
+    """(cores this process may run on, of them not busy by the 1-minute load average), each >= 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
+    return cores, max(1, cores - busy)
+
+
+def choose_procs(
+    requested: int | str, threads: int | None, train_images: int, batch_size: int, device: str
+) -> ProcChoice:
+    """Resolve `--nproc-per-node` (an int or 'auto') and `--threads` (None: cores // processes)."""
+    cores, free = free_cores()
+    if requested != "auto":
+        nproc = int(requested)
+        reason = f"--nproc-per-node {nproc}"
+    elif device not in ("auto", "cpu") or _has_cuda(device):
+        nproc, reason = 1, "a GPU trains in one process (use --num-workers for several GPUs)"
+    else:
+        by_data = max(1, train_images // (batch_size * MIN_STEPS_PER_PROC))
+        nproc = max(1, min(free, by_data))
+        reason = (
+            f"{free} of {cores} cores free (1-min load {os.getloadavg()[0]:.1f}); "
+            f"{train_images} training images allow {by_data} process(es) of >= {MIN_STEPS_PER_PROC} "
+            f"steps of {batch_size}"
+        )
+    if threads is None:
+        threads = max(1, free // nproc)
+        reason += f"; {threads} torch thread(s) each"
+    return ProcChoice(nproc, threads, reason)
+
+
+def train_images(config) -> int:
+    """How many training images `config` sees per epoch (the data set is opened, not decoded)."""
+    from ..space import SearchSpace
+    from .data import load_data
+
+    space = SearchSpace.resolve(config.space)
+    bundle = load_data(
+        config.dataset, config.data_dir, config.seed, config.val_fraction, False,
+        config.img_size or max(space.resolutions),
+    )  # fmt: skip
+    return len(bundle.train)
+
+
+def saved_world_size(out: str) -> int | None:
+    """The process count a run directory was trained with (None: no checkpoint, or not recorded)."""
+    from .checkpoint import POINTER, read_pointer
+
+    if not (Path(out) / POINTER).is_file():
+        return None
+    size = read_pointer(Path(out)).get("meta", {}).get("world_size")
+    return size if isinstance(size, int) and size >= 1 else None
+
+
+def _has_cuda(device: str) -> bool:
+    if device != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mean_scalar(value: float) -> float:
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t) / dist.get_world_size()
+
+
+def _worker(rank: int, world_size: int, port: int, config_dict: dict, threads: int, results) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from ..distributed.sync import StepSync, broadcast_model
+    from .config import TrainConfig
+    from .trainer import Trainer
+
+    torch.set_num_threads(threads)
+    try:
+        dist.init_process_group(
+            "gloo",
+            init_method=f"tcp://127.0.0.1:{port}",
+            rank=rank,
+            world_size=world_size,
+            timeout=timedelta(minutes=30),
+        )
+        config = TrainConfig.from_dict(config_dict)
+        trainer = Trainer(
+            config, rank=rank, world_size=world_size, grad_sync=StepSync(), is_main=rank == 0,
+            reduce_scalar=_mean_scalar, device="cpu",
+        )  # fmt: skip
+        broadcast_model(trainer.model)
+        final = trainer.fit()
+        results.put((rank, "ok", final))
+    except SupernetError as e:
+        results.put((rank, "user", (type(e).__name__, str(e))))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which fails the run
+        results.put((rank, "crash", traceback.format_exc()))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def train_local(config, nproc: int, threads: int) -> dict:
+    """Train `config` in `nproc` local processes; returns rank 0's final metrics (as `Trainer.fit`)."""
+    import multiprocessing.connection as mpc
+
+    import torch.multiprocessing as mp
+
+    from .. import errors
+
+    ctx = mp.get_context("spawn")
+    results = ctx.SimpleQueue()
+    port = _free_port()
+    procs = [
+        ctx.Process(target=_worker, args=(r, nproc, port, config.to_dict(), threads, results), daemon=True)
+        for r in range(nproc)
+    ]
+    for p in procs:
+        p.start()
+    outcome: dict[int, tuple] = {}
+    try:
+        pending = {p.sentinel: p for p in procs}
+        while pending:
+            for sentinel in mpc.wait(list(pending)):
+                pending.pop(sentinel)
+                while not results.empty():
+                    rank, kind, payload = results.get()
+                    outcome[rank] = (kind, payload)
+                failed = [r for r, (kind, _) in outcome.items() if kind != "ok"]
+                dead = [r for r, p in enumerate(procs) if p.exitcode not in (None, 0) and r not in outcome]
+                if failed or dead:
+                    for p in procs:
+                        if p.is_alive():
+                            p.terminate()
+                    pending.clear()
+                    break
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    for rank in sorted(outcome):
+        kind, payload = outcome[rank]
+        if kind == "user":
+            raise getattr(errors, payload[0], SupernetError)(payload[1])
+    for rank in sorted(outcome):
+        kind, payload = outcome[rank]
+        if kind == "crash":
+            raise RuntimeError(f"training process {rank} of {nproc} failed:\n{payload}")
+    codes = {r: p.exitcode for r, p in enumerate(procs)}
+    if 0 not in outcome or any(code != 0 for code in codes.values()):
+        raise RuntimeError(f"a training process died (exit codes by rank: {codes}); --resume continues the run")
+    return outcome[0][1]
