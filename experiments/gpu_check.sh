@@ -38,7 +38,7 @@ log "1/3 sandwich step vs static timm twins ($SPACE, batch $BATCH, bf16, channel
 
 log "2/3 one epoch of training on $DEVICE"
 "${SUPERNET[@]}" train "${DATA[@]}" --epochs 1 --device "$DEVICE" --amp bf16 --nproc-per-node 1 \
-  --no-progress --out "$WORK/train" | tee "$RESULTS/train_1epoch.txt"
+  -q --out "$WORK/train" | tee "$RESULTS/train_1epoch.txt"
 cp "$WORK/train/metrics.jsonl" "$RESULTS/train_1epoch_metrics.jsonl"
 
 log "3/3 $TARGET latency table for $TABLE_SPACE, validated on $SAMPLES unseen subnets"

@@ -194,7 +194,7 @@ def _train_here(config, args: argparse.Namespace) -> dict:
     choice = choose_procs(nproc, args.threads, train_images(config), config.batch_size, config.device)
     print(
         f"[train] {choice.nproc} process(es) x {choice.threads} thread(s), global batch "
-        f"{choice.nproc * config.batch_size}: {choice.reason}",
+        f"{config.batch_size}: {choice.reason}",
         file=sys.stderr,
         flush=True,
     )

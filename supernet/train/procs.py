@@ -6,8 +6,9 @@ cores almost fully (measured in experiments/results/train_throughput.md). Every 
 unchanged `Trainer` with its rank, exactly as a Ray Train worker does: the train split is sharded by
 rank, the subnets of a step come from (seed, step), and `distributed_sync.StepSync` all-reduces the
 whole sandwich's gradients and BN statistics in one bucket per step, so all ranks hold bit-identical
-weights. Rank 0 alone evaluates, writes checkpoints and prints. `--batch-size` is per process; the LR
-follows the global batch through `TrainConfig.lr_base_size` (docs/training.md).
+weights. Rank 0 alone evaluates, writes checkpoints and prints. The processes split `--batch-size`
+evenly, so the optimisation (global batch, LR, steps per epoch) does not depend on how many processes
+the machine allowed; only BatchNorm's batch statistics are taken per process (no SyncBN).
 
 `choose_procs` is how `supernet train` picks N by default (`--nproc-per-node auto`).
 """
@@ -23,9 +24,10 @@ from pathlib import Path
 
 from ..errors import SupernetError
 
-# Below this many optimizer steps per epoch and process, start-up and per-step synchronisation are not
-# repaid (tiny data sets, tests): auto mode stays in one process.
-MIN_STEPS_PER_PROC = 8
+# Below this many optimizer steps per epoch, start-up is not repaid (tiny data sets, tests): auto mode stays
+# in one process. Each process keeps at least MIN_BATCH_PER_PROC images per step (its BatchNorm statistics).
+MIN_STEPS_PER_EPOCH = 8
+MIN_BATCH_PER_PROC = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,24 +49,38 @@ def free_cores() -> tuple[int, int]:
 def choose_procs(
     requested: int | str, threads: int | None, train_images: int, batch_size: int, device: str
 ) -> ProcChoice:
-    """Resolve `--nproc-per-node` (an int or 'auto') and `--threads` (None: cores // processes)."""
+    """Resolve `--nproc-per-node` (an int or 'auto') and `--threads` (None: free cores / processes).
+
+    The processes split the global `batch_size` evenly, so the count must divide it; auto takes the
+    largest count that does, fits the free cores and leaves each process >= MIN_BATCH_PER_PROC images.
+    """
     cores, free = free_cores()
     if requested != "auto":
         nproc = int(requested)
+        if batch_size % nproc:
+            raise SupernetError(
+                f"--nproc-per-node {nproc} must divide --batch-size {batch_size} (the processes split the "
+                "global batch evenly); choose a divisor, or 'auto'"
+            )
         reason = f"--nproc-per-node {nproc}"
     elif device not in ("auto", "cpu") or _has_cuda(device):
         nproc, reason = 1, "a GPU trains in one process (use --num-workers for several GPUs)"
-    else:
-        by_data = max(1, train_images // (batch_size * MIN_STEPS_PER_PROC))
-        nproc = max(1, min(free, by_data))
+    elif train_images // batch_size < MIN_STEPS_PER_EPOCH:
+        nproc = 1
         reason = (
-            f"{free} of {cores} cores free (1-min load {os.getloadavg()[0]:.1f}); "
-            f"{train_images} training images allow {by_data} process(es) of >= {MIN_STEPS_PER_PROC} "
-            f"steps of {batch_size}"
+            f"{train_images} training images make fewer than {MIN_STEPS_PER_EPOCH} steps of {batch_size}: "
+            "more processes would not repay their start-up"
+        )
+    else:
+        fits = [n for n in range(1, free + 1) if batch_size % n == 0 and batch_size // n >= MIN_BATCH_PER_PROC]
+        nproc = max(fits or [1])
+        reason = (
+            f"{free} of {cores} cores free (1-min load {os.getloadavg()[0]:.1f}); largest count that divides "
+            f"the batch of {batch_size} into shares of >= {MIN_BATCH_PER_PROC}"
         )
     if threads is None:
         threads = max(1, free // nproc)
-        reason += f"; {threads} torch thread(s) each"
+    reason += f"; {threads} torch thread(s) each"
     return ProcChoice(nproc, threads, reason)
 
 
@@ -134,7 +150,7 @@ def _worker(rank: int, world_size: int, port: int, config_dict: dict, threads: i
         config = TrainConfig.from_dict(config_dict)
         trainer = Trainer(
             config, rank=rank, world_size=world_size, grad_sync=StepSync(), is_main=rank == 0,
-            reduce_scalar=_mean_scalar, device="cpu",
+            reduce_scalar=_mean_scalar, device="cpu", batch_per_rank=config.batch_size // world_size,
         )  # fmt: skip
         broadcast_model(trainer.model)
         final = trainer.fit()

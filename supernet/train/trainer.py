@@ -91,12 +91,15 @@ class Trainer:
         on_epoch_end: Callable[[dict], None] | None = None,
         reduce_scalar: Callable[[float], float] | None = None,
         device: torch.device | str | None = None,
+        batch_per_rank: int | None = None,
     ) -> None:
         self.config = config.validate()
         self.rank, self.world_size, self.is_main = rank, world_size, is_main
         self.grad_sync, self.on_epoch_end, self.reduce_scalar = grad_sync, on_epoch_end, reduce_scalar
         self.device = torch.device(device) if device is not None else resolve_device(config.device)
         self.out = Path(config.out)
+        # Ray workers each take `batch_size` images; local processes split it (`batch_per_rank`).
+        self.batch_per_rank = batch_per_rank or config.batch_size
         self.space = SearchSpace.resolve(config.space)
         self._lock: FolderLock | None = None
         self._claim()  # before any data is read: a busy or mismatched run directory fails in a second
@@ -142,7 +145,7 @@ class Trainer:
         pin = self.device.type == "cuda"
         self.loader = make_loader(
             self.bundle.train,
-            config.batch_size,
+            self.batch_per_rank,
             config.loader_workers,
             pin,
             sampler=self.sampler,
@@ -150,7 +153,7 @@ class Trainer:
         )
         if len(self.loader) == 0:
             raise TrainConfigError(
-                f"batch_size {config.batch_size} exceeds the {len(self.sampler)} training images per rank"
+                f"batch_size {self.batch_per_rank} exceeds the {len(self.sampler)} training images per rank"
             )
         self.optimizer = create_train_optimizer(self.model, config)
         self.scheduler = create_train_scheduler(self.optimizer, config, len(self.loader))
@@ -371,7 +374,7 @@ class Trainer:
             if self.config.sandwich:
                 sums["loss_largest"] += out["losses"][0]
                 sums["loss_smallest"] += out["losses"][1]
-            rate = images_seen * self.world_size / (time.perf_counter() - start)
+            rate = images_seen * self.world_size / (time.perf_counter() - start)  # equal shards
             bar.set_postfix(
                 loss=f"{out['loss']:.3f}",
                 lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
@@ -384,7 +387,7 @@ class Trainer:
         return {
             **means,
             "lr": self.optimizer.param_groups[0]["lr"],
-            "images_per_s": images_seen * self.world_size / elapsed,  # all ranks (equal shards)
+            "images_per_s": images_seen * self.world_size / elapsed,
             "epoch_time_s": elapsed,
             "skipped_steps": skipped,
             "rollbacks": self.rollbacks,

@@ -5,6 +5,7 @@ import json
 import pytest
 from safetensors.torch import load_file
 
+from supernet.errors import SupernetError
 from supernet.train import procs
 from supernet.train.config import TrainConfig
 from supernet_cli import main
@@ -16,11 +17,12 @@ from tests.supernet.test_train_trainer import TINY
     [
         ((2, 2), "auto", None, 54000, "auto", (2, 1)),  # idle 2-core machine, big data: one process per core
         ((2, 1), "auto", None, 54000, "cpu", (1, 1)),  # one core busy: stay in one process
-        ((8, 8), "auto", None, 54000, "cpu", (8, 1)),
-        ((8, 8), "auto", None, 64 * 8 * 3, "cpu", (3, 2)),  # data allows 3 processes of >= 8 steps
-        ((2, 2), "auto", None, 300, "cpu", (1, 2)),  # tiny data: start-up is not repaid
+        ((8, 8), "auto", None, 54000, "cpu", (4, 2)),  # 64 / 4 = 16 images per process at least
+        ((3, 3), "auto", None, 54000, "cpu", (2, 1)),  # 3 does not divide 64
+        ((8, 8), "auto", None, 64 * 7, "cpu", (1, 8)),  # 7 steps per epoch: start-up is not repaid
+        ((2, 2), "auto", None, 300, "cpu", (1, 2)),
         ((2, 2), "auto", None, 54000, "cuda", (1, 2)),  # a GPU trains in one process
-        ((2, 2), "3", None, 300, "cpu", (3, 1)),  # an explicit count is obeyed
+        ((2, 2), "4", None, 300, "cpu", (4, 1)),  # an explicit count is obeyed
         ((2, 2), "2", 4, 300, "cpu", (2, 4)),
     ],
 )
@@ -31,30 +33,38 @@ def test_choose_procs(monkeypatch, cores, requested, threads, images, device, ex
     assert choice.reason  # the log line says why
 
 
+def test_explicit_count_must_divide_the_batch(monkeypatch):
+    monkeypatch.setattr(procs, "free_cores", lambda: (2, 2))
+    with pytest.raises(SupernetError, match="must divide --batch-size 64"):
+        procs.choose_procs("3", None, 54000, 64, "cpu")
+
+
 def _argv(tmp_path, out, *extra):
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY)
     return ["train", "--space", str(space), "--dataset", "synthetic", "--img-size", "16", "--batch-size", "16",
-            "--calib-images", "32", "--no-progress", "--out", str(out), *extra]  # fmt: skip
+            "--calib-images", "32", "-q", "--out", str(out), *extra]  # fmt: skip
 
 
 def test_two_processes_train_deterministically_and_resume(tmp_path, capsys):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
         assert main(_argv(tmp_path, out, "--epochs", "1", "--nproc-per-node", "2")) == 0
-    printed = capsys.readouterr().out
-    assert "2 process(es) x 1 thread(s), global batch 32" in printed and "test accuracy smallest" in printed
+    printed = capsys.readouterr()
+    assert "2 process(es) x 1 thread(s), global batch 16" in printed.err
+    assert "test accuracy smallest" in printed.out
     a, b = (load_file(next(out.glob("weights-*.safetensors"))) for out in outs)
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)  # bit-identical runs
     ckpt = json.loads((outs[0] / "checkpoint.json").read_text())
-    assert ckpt["meta"]["world_size"] == 2 and ckpt["step"] == 288 // 32  # 288 training images, global 32
+    # 288 training images in global batches of 16 (8 per process): as many steps as in one process
+    assert ckpt["meta"]["world_size"] == 2 and ckpt["step"] == 288 // 16
     records = [json.loads(x) for x in (outs[0] / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if "loss" in r] == [1] and records[-1]["final"]
     # auto on resume keeps the process count the run was trained with, whatever the load is now
     assert main(_argv(tmp_path, outs[0], "--epochs", "2", "--resume")) == 0
-    assert "2 process(es)" in capsys.readouterr().out
+    assert "2 process(es)" in capsys.readouterr().err
     ckpt = json.loads((outs[0] / "checkpoint.json").read_text())
-    assert ckpt["epoch"] == 2 and ckpt["step"] == 2 * (288 // 32)
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 2 * (288 // 16)
 
 
 def test_worker_errors_are_one_line(tmp_path, capsys):
@@ -63,8 +73,11 @@ def test_worker_errors_are_one_line(tmp_path, capsys):
     assert main([*argv, "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Fashion-MNIST not found" in err
-    assert main(_argv(tmp_path, tmp_path / "run2", "--nproc-per-node", "0")) == 2
-    assert "--nproc-per-node must be 'auto' or an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(_argv(tmp_path, tmp_path / "run2", "--nproc-per-node", "0"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--nproc-per-node" in err and "'auto' or an integer >= 1" in err
 
 
 def test_train_images_counts_the_train_split():
