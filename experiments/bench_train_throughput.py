@@ -121,7 +121,9 @@ def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST gzip IDX folder")
+    p.add_argument(
+        "--data", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST gzip IDX folder"
+    )
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--steps", type=int, default=5, help="training steps per configuration and round")
     p.add_argument("--profile", action="store_true", help="also profile one block of steps of old and new")
@@ -171,7 +173,9 @@ def main() -> None:
         )
         print(text)
         if args.profile_out:
-            Path(args.profile_out).write_text(f"# Where a training step's time goes\n\nCommand: `{cmd}`\n\n{text}")
+            Path(args.profile_out).write_text(
+                f"# Where a training step's time goes\n\nCommand: `{cmd}`\n\n{text}"
+            )
 
 
 if __name__ == "__main__":

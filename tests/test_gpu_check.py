@@ -13,7 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_gpu_check_cpu_smoke(tmp_path):
-    env = {**os.environ, "PY": sys.executable, "RESULTS": str(tmp_path / "results"), "WORK": str(tmp_path / "w")}
+    env = {
+        **os.environ,
+        "PY": sys.executable,
+        "RESULTS": str(tmp_path / "results"),
+        "WORK": str(tmp_path / "w"),
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     proc = subprocess.run(
         ["bash", str(ROOT / "experiments" / "gpu_check.sh"), "--device", "cpu"],

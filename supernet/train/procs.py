@@ -72,7 +72,9 @@ def choose_procs(
             "more processes would not repay their start-up"
         )
     else:
-        fits = [n for n in range(1, free + 1) if batch_size % n == 0 and batch_size // n >= MIN_BATCH_PER_PROC]
+        fits = [
+            n for n in range(1, free + 1) if batch_size % n == 0 and batch_size // n >= MIN_BATCH_PER_PROC
+        ]
         nproc = max(fits or [1])
         reason = (
             f"{free} of {cores} cores free (1-min load {os.getloadavg()[0]:.1f}); largest count that divides "
@@ -213,5 +215,7 @@ def train_local(config, nproc: int, threads: int) -> dict:
             raise RuntimeError(f"training process {rank} of {nproc} failed:\n{payload}")
     codes = {r: p.exitcode for r, p in enumerate(procs)}
     if 0 not in outcome or any(code != 0 for code in codes.values()):
-        raise RuntimeError(f"a training process died (exit codes by rank: {codes}); --resume continues the run")
+        raise RuntimeError(
+            f"a training process died (exit codes by rank: {codes}); --resume continues the run"
+        )
     return outcome[0][1]
