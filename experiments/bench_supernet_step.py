@@ -10,6 +10,7 @@ interleaved rounds is reported, so load from other processes hits both sides ali
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -30,16 +31,24 @@ def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:
     return (time.perf_counter() - t0) / iters
 
 
-def bench(space: SearchSpace, in_chans: int, batch: int, rounds: int, iters: int, seed: int) -> list[dict]:
-    supernet = ElasticMobileNetV2(space, num_classes=10, in_chans=in_chans).train()
+def bench(
+    space: SearchSpace,
+    in_chans: int,
+    batch: int,
+    rounds: int,
+    iters: int,
+    seed: int,
+    fmt: torch.memory_format,
+) -> list[dict]:
+    supernet = ElasticMobileNetV2(space, num_classes=10, in_chans=in_chans).to(memory_format=fmt).train()
     rng = random.Random(seed)
     archs = [("smallest", space.smallest()), ("largest", space.largest())]
     archs += [(f"random-{i}", space.sample(rng)) for i in range(3)]
     rows = []
     for label, arch in archs:
         supernet.set_active(arch)
-        static = extract_subnet(supernet, arch).train()
-        x = torch.randn(batch, in_chans, arch.resolution, arch.resolution)
+        static = extract_subnet(supernet, arch).to(memory_format=fmt).train()
+        x = torch.randn(batch, in_chans, arch.resolution, arch.resolution).contiguous(memory_format=fmt)
         for model in (supernet, static):  # warm-up: allocator, oneDNN primitive caches
             step_time(model, x, 3)
         ratios, t_super, t_static = [], [], []
@@ -74,15 +83,17 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--channels-last", action="store_true", help="as `supernet train` does by default")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     rows = bench(
-        SearchSpace.resolve(args.space), args.in_chans, args.batch, args.rounds, args.iters, args.seed
+        SearchSpace.resolve(args.space), args.in_chans, args.batch, args.rounds, args.iters, args.seed, fmt
     )
     worst = max(r["ratio"] for r in rows)
-    print(f"worst ratio {worst:.3f} (goal <= 1.10)")
+    print(f"worst ratio {worst:.3f} (goal <= 1.05)")
     if args.out:
         lines = [
             "# Supernet step vs static timm model (forward+backward, CPU)",
@@ -90,7 +101,9 @@ def main() -> None:
             f"Command: `python {' '.join(sys.argv)}`",
             "",
             f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} threads, "
-            f"batch {args.batch}, median of {args.rounds} interleaved rounds x {args.iters} steps.",
+            f"batch {args.batch}, {args.in_chans} input channel(s), channels_last {args.channels_last}, median of "
+            f"{args.rounds} interleaved rounds x {args.iters} steps. 1-min load average at the start: "
+            f"{os.getloadavg()[0]:.2f}.",
             "",
             "| subnet | supernet ms | static timm ms | ratio | arch |",
             "|---|---:|---:|---:|---|",
@@ -99,7 +112,7 @@ def main() -> None:
             f"| {r['label']} | {r['super_ms']:.1f} | {r['static_ms']:.1f} | {r['ratio']:.3f} | `{r['arch']}` |"
             for r in rows
         ]
-        lines += ["", f"Worst ratio: {worst:.3f} (goal <= 1.10)."]
+        lines += ["", f"Worst ratio: {worst:.3f} (goal <= 1.05)."]
         args.out.write_text("\n".join(lines) + "\n")
 
 
