@@ -59,16 +59,14 @@ def read_json(
         )
     data = parse_json(text, where, error)
     if not isinstance(data, kind):
-        raise error(
-            f"{where} must hold a JSON {_KIND_NAMES.get(kind, kind.__name__)}, not {_json_name(data)}"
-        )
+        raise error(f"{where} must hold a JSON {_KIND_NAMES.get(kind, kind.__name__)}, not {json_name(data)}")
     return data
 
 
 _KIND_NAMES = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
-def _json_name(value) -> str:
+def json_name(value) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -132,7 +130,7 @@ def check_fields(
 ) -> dict:
     """Require `data`'s keys to be `schema`'s (all but `optional` present) and each value of its type."""
     if not isinstance(data, dict):
-        raise error(f"{where} must be a JSON object, not {_json_name(data)}")
+        raise error(f"{where} must be a JSON object, not {json_name(data)}")
     unknown = sorted(set(data) - set(schema))
     if unknown:
         raise error(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(schema)}")
@@ -141,5 +139,5 @@ def check_fields(
         raise error(f"{where} lacks field(s) {', '.join(missing)}")
     for key, annotation in schema.items():
         if key in data and not type_ok(data[key], annotation):
-            raise error(f"{where}: {key} is {_json_name(data[key])}; allowed: {describe(annotation)}")
+            raise error(f"{where}: {key} is {json_name(data[key])}; allowed: {describe(annotation)}")
     return data

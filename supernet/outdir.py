@@ -96,7 +96,10 @@ class FolderLock:
             return None
 
     def acquire(self) -> FolderLock:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create {self.what} {self.folder}: {e.strerror}; choose another --out")
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}
         for _ in range(2):
             try:

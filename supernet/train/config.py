@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..checks import MAX_SEED, check_float, check_int
 from ..errors import SupernetError
-from ..jsonfile import check_fields, describe, type_ok
+from ..jsonfile import check_fields, describe, json_name, type_ok
 
 DATASETS = ("digits", "fashion-mnist", "cifar10", "imagefolder", "synthetic")
 OPTIMIZERS = ("sgd", "rmsproptf")
@@ -99,7 +99,7 @@ class TrainConfig:
             value = getattr(self, f.name)
             finite = value if not isinstance(value, float) or math.isfinite(value) else 0.0  # range: below
             if not type_ok(finite, hints[f.name]):
-                raise TrainConfigError(f"{f.name} is {value!r}; allowed: {describe(hints[f.name])}")
+                raise TrainConfigError(f"{f.name} is {json_name(value)}; allowed: {describe(hints[f.name])}")
 
         def need(ok: bool, msg: str) -> None:
             if not ok:
@@ -177,11 +177,21 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
+    def from_dict(cls, data: dict, where: str | None = None) -> TrainConfig:
+        """A validated config from a dict (a file's content: `where` names it in errors)."""
         if isinstance(data, dict) and "workers" in data:  # loader_workers' earlier name, in older checkpoints
             data = {"loader_workers": data["workers"], **{k: v for k, v in data.items() if k != "workers"}}
-        check_fields(data, _hints(), where, TrainConfigError, optional={f.name for f in fields(cls)})
-        return cls(**data).validate()
+        check_fields(
+            data,
+            dict.fromkeys(_hints(), typing.Any),
+            where or "training config",
+            TrainConfigError,
+            optional=set(_hints()),
+        )
+        try:
+            return cls(**data).validate()
+        except TrainConfigError as e:
+            raise TrainConfigError(f"{where}: {e}" if where else str(e))
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

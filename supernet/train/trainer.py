@@ -80,6 +80,17 @@ def resume_conflicts(given: TrainConfig, saved: TrainConfig) -> list[str]:
     ]
 
 
+def _check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:
+    """torch only notices a mis-shaped optimizer buffer at the next step: check them all on load."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
+                    raise ValueError(
+                        f"optimizer {key} of shape {tuple(value.shape)} for a parameter of {tuple(param.shape)}"
+                    )
+
+
 class Trainer:
     def __init__(
         self,
@@ -102,11 +113,15 @@ class Trainer:
         self.batch_per_rank = batch_per_rank or config.batch_size
         self.space = SearchSpace.resolve(config.space)
         self._lock: FolderLock | None = None
-        self._claim()  # before any data is read: a busy or mismatched run directory fails in a second
+        created = not self.out.exists()
         try:
+            self._claim()  # before any data is read: a busy or mismatched run directory fails in a second
             self._setup()
         except BaseException:
             self.close()
+            if created and is_main:
+                with contextlib.suppress(OSError):
+                    self.out.rmdir()  # only when empty: a refused run leaves nothing behind
             raise
 
     def _setup(self) -> None:
@@ -230,6 +245,7 @@ class Trainer:
             self.model.load_state_dict(ckpt.model.state_dict())
             state = ckpt.train_state(map_location=self.device)
             self.optimizer.load_state_dict(state["optimizer"])
+            _check_optimizer_shapes(self.optimizer)
             self.scheduler.load_state_dict(state["scheduler"])
             self.scaler.load_state_dict(state["scaler"])
             self.guard.load_state_dict(state["guard"])

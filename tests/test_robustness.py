@@ -1,0 +1,326 @@
+"""Hostile input through the real CLI, one generic test swept over every class of bad input.
+
+Each case runs `supernet ...` in a subprocess against a shared world (a trained tiny run, tables, an
+export, damaged copies of the run) and asserts: exit code 2, exactly one stderr line that names the
+file or option, says what is wrong and what is allowed, no traceback, and not one byte of the world
+changed (every file hashed before and after).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from latency.build import count_table
+from supernet import SearchSpace
+from supernet.train.checkpoint import POINTER
+from supernet.train.config import TrainConfig
+from supernet.train.trainer import Trainer
+
+ROOT = Path(__file__).parents[1]
+TINY = ROOT / "tests" / "spaces" / "tiny.yaml"
+SMALLEST = "r12_w0.5d1k3e2_w0.5d1k3e2"
+
+
+def _tamper_pointer(run: Path, change) -> None:
+    desc = json.loads((run / POINTER).read_text())
+    change(desc)
+    (run / POINTER).write_text(json.dumps(desc))
+
+
+def _tamper_state(run: Path, change) -> None:
+    desc = json.loads((run / POINTER).read_text())
+    path = run / desc["state"]
+    state = torch.load(path, weights_only=True)
+    change(state)
+    torch.save(state, path)
+    desc["state_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (run / POINTER).write_text(json.dumps(desc))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    w = tmp_path_factory.mktemp("world")
+    config = TrainConfig(space=str(TINY), dataset="synthetic", img_size=16, epochs=1, batch_size=48,
+                         calib_images=48, calib_batch_size=48, out=str(w / "run"), progress=False)  # fmt: skip
+    Trainer(config).fit()
+    count_table(SearchSpace.resolve(str(TINY)), "macs", 3, 10).save(w / "macs.json")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    export = [sys.executable, "-m", "supernet_cli", "export", "--checkpoint", str(w / "run")]
+    subprocess.run([*export, "--arch", SMALLEST, "--out", str(w / "deploy")], check=True, env=env,
+                   capture_output=True)  # fmt: skip
+    (w / "a-file").write_text("not a folder\n")
+    (w / "not-utf8.json").write_bytes(b'{"lr": 0.1, "seed": "\xff"}')
+    (w / "null-lr.json").write_text('{"lr": null}')
+    (w / "str-epochs.json").write_text('{"epochs": "3"}')
+    (w / "unknown-key.json").write_text('{"learning_rate": 0.1}')
+    (w / "infinity.json").write_text('{"lr": Infinity}')
+    arch = SearchSpace.resolve(str(TINY)).smallest().to_dict()
+    for name, change in {
+        "kernel-55": {"kernel_sizes": [["55"], [3]]},
+        "depth-float": {"depths": [2.7, 1]},
+        "res-float": {"resolution": 12.0},
+        "depth-inf": None,
+    }.items():
+        text = (
+            json.dumps({**arch, **change}) if change else json.dumps(arch).replace("[1, 1]", "[Infinity, 1]")
+        )
+        (w / f"arch-{name}.json").write_text(text)
+    (w / "arch-not-utf8.json").write_bytes(b"\x80\x81")
+    (w / "imagenet" / "train").mkdir(parents=True)
+    (w / "imagenet" / "val").mkdir()
+    damaged = {
+        "no-sha": lambda d: d.pop("weights_sha256"),
+        "epoch-str": lambda d: d.update(epoch="abc"),
+        "model-kw": lambda d: d["model"].update(bogus=1),
+        "classes-str": lambda d: d["model"].update(num_classes="10"),
+        "config-null": lambda d: d["config"].update(lr=None),
+    }
+    for name, change in damaged.items():
+        shutil.copytree(w / "run", w / f"run-{name}")
+        _tamper_pointer(w / f"run-{name}", change)
+    shutil.copytree(w / "run", w / "run-not-utf8")
+    (w / "run-not-utf8" / POINTER).write_bytes(b"\xfe\xff{}")
+    shutil.copytree(w / "run", w / "run-no-guard")
+    _tamper_state(w / "run-no-guard", lambda s: s.pop("guard"))
+    shutil.copytree(w / "run", w / "run-bad-shape")
+    _tamper_state(
+        w / "run-bad-shape",
+        lambda s: s["optimizer"]["state"].update({0: {"momentum_buffer": torch.zeros(3)}}),
+    )
+    shutil.copytree(w / "run", w / "run-locked")
+    # a live owner: this test process (the CLI runs in a child, so the lock is another process's)
+    (w / "run-locked" / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
+                                                          "started": _start_time(os.getpid())}))  # fmt: skip
+    (w / "empty-run").mkdir()
+    return w
+
+
+def _start_time(pid: int) -> str:
+    from supernet.outdir import _start_time as start
+
+    return start(pid)
+
+
+TRAIN = ["train", "--space", str(TINY), "--dataset", "synthetic", "--img-size", "16", "--epochs", "1",
+         "--batch-size", "48", "--no-progress"]  # fmt: skip
+EXPORT = ["export", "--checkpoint", "{w}/run", "--out", "{w}/new-export"]
+EXTRACT = ["extract", "--checkpoint", "{w}/run", "--lut", "{w}/macs.json", "--budget-ms", "5", "--quiet"]
+
+# (argv, fragments that must all be in the one stderr line: the option or file, what is wrong, what is allowed)
+CASES = {
+    # numeric options: type, finiteness, range
+    "lr-inf": ([*TRAIN, "--lr", "inf", "--out", "{w}/new"], ["lr", "> 0 and finite", "inf"]),
+    "lr-decay-epochs-inf": (
+        [*TRAIN, "--lr-decay-epochs", "inf", "--out", "{w}/new"],
+        ["lr_decay_epochs", "finite"],
+    ),
+    "warmup-inf": ([*TRAIN, "--warmup-epochs", "inf", "--out", "{w}/new"], ["warmup_epochs", "finite"]),
+    "momentum-nan": ([*TRAIN, "--momentum", "nan", "--out", "{w}/new"], ["momentum", "in [0, 1)"]),
+    "eval-batch-0": ([*TRAIN, "--eval-batch-size", "0", "--out", "{w}/new"], ["eval_batch_size", "[1,"]),
+    "eval-batch-neg": ([*TRAIN, "--eval-batch-size", "-5", "--out", "{w}/new"], ["eval_batch_size", "-5"]),
+    "spike-warmup-neg": (
+        [*TRAIN, "--spike-warmup-steps", "-1", "--out", "{w}/new"],
+        ["spike_warmup_steps", "[0,", "-1"],
+    ),
+    "seed-huge": ([*TRAIN, "--seed", str(10**30), "--out", "{w}/new"], ["seed", "[0, 4294967295]"]),
+    "img-size-huge": ([*TRAIN, "--img-size", "100000", "--out", "{w}/new"], ["img_size", "[8, 1024]"]),
+    "epochs-not-int": ([*TRAIN, "--epochs", "2.5", "--out", "{w}/new"], ["--epochs", "invalid int"]),
+    "device-bogus": (
+        [*TRAIN, "--device", "bogus", "--out", "{w}/new"],
+        ["device 'bogus'", "allowed: auto, cpu"],
+    ),
+    "threads-0": ([*TRAIN, "--threads", "0", "--out", "{w}/new"], ["--threads", ">= 1"]),
+    # training config files
+    "config-not-utf8": (
+        [*TRAIN, "--config", "{w}/not-utf8.json", "--out", "{w}/new"],
+        ["not-utf8.json", "not UTF-8"],
+    ),
+    "config-null": (
+        [*TRAIN, "--config", "{w}/null-lr.json", "--out", "{w}/new"],
+        ["null-lr.json", "lr is null", "finite number"],
+    ),
+    "config-str": (
+        [*TRAIN, "--config", "{w}/str-epochs.json", "--out", "{w}/new"],
+        ["str-epochs.json", "epochs", "an integer"],
+    ),
+    "config-unknown": (
+        [*TRAIN, "--config", "{w}/unknown-key.json", "--out", "{w}/new"],
+        ["unknown-key.json", "learning_rate", "allowed:"],
+    ),
+    "config-infinity": (
+        [*TRAIN, "--config", "{w}/infinity.json", "--out", "{w}/new"],
+        ["infinity.json", "Infinity", "finite"],
+    ),
+    "config-missing": ([*TRAIN, "--config", "{w}/nope.json", "--out", "{w}/new"], ["nope.json", "not found"]),
+    # run directories
+    "out-is-file": (
+        [*TRAIN, "--out", "{w}/a-file"],
+        ["--out", "a-file", "existing file", "allowed: a folder"],
+    ),
+    "out-under-file": ([*TRAIN, "--out", "{w}/a-file/run"], ["--out", "lies under the file", "a-file"]),
+    "run-exists": ([*TRAIN, "--out", "{w}/run"], ["already holds a checkpoint", "--resume"]),
+    "resume-nothing": (
+        [*TRAIN, "--resume", "--out", "{w}/empty-run"],
+        ["--resume", "empty-run", "no checkpoint"],
+    ),
+    "resume-contradicts": (
+        ["train", "--resume", "--seed", "5", "--batch-size", "16", "--lr", "3", "--out", "{w}/run"],
+        ["--resume", "seed (given 5, run used 0)", "batch_size", "lr", "may change"],
+    ),  # fmt: skip
+    "resume-other-data": (
+        ["train", "--resume", "--dataset", "digits", "--out", "{w}/run"],
+        ["dataset (given 'digits'", "may change"],
+    ),
+    "run-locked": (
+        ["train", "--resume", "--epochs", "2", "--out", "{w}/run-locked"],
+        ["run-locked", "in use by running process"],
+    ),
+    "imagefolder-no-classes": (
+        [*TRAIN[:4], "imagefolder", "--data", "{w}/imagenet", "--out", "{w}/new"],
+        ["imagenet/train", "class folders", "allowed:"],
+    ),  # fmt: skip
+    # damaged checkpoints
+    "ckpt-not-utf8": (
+        [*EXPORT[:2], "{w}/run-not-utf8", *EXPORT[3:], "--arch", SMALLEST],
+        ["checkpoint.json", "not UTF-8"],
+    ),
+    "ckpt-no-sha": (
+        [*EXPORT[:2], "{w}/run-no-sha", *EXPORT[3:], "--arch", SMALLEST],
+        ["checkpoint.json", "weights_sha256"],
+    ),
+    "ckpt-epoch-str": (
+        [*EXPORT[:2], "{w}/run-epoch-str", *EXPORT[3:], "--arch", SMALLEST],
+        ["checkpoint.json", "epoch", "an integer"],
+    ),
+    "ckpt-model-kw": (
+        [*EXPORT[:2], "{w}/run-model-kw", *EXPORT[3:], "--arch", SMALLEST],
+        ["checkpoint.json", "bogus", "allowed:"],
+    ),
+    "ckpt-classes-str": (
+        [*EXPORT[:2], "{w}/run-classes-str", *EXPORT[3:], "--arch", SMALLEST],
+        ["num_classes", "an integer"],
+    ),
+    "ckpt-config-null": (
+        [*EXPORT[:2], "{w}/run-config-null", *EXPORT[3:], "--arch", SMALLEST],
+        ["checkpoint.json", "lr is null"],
+    ),
+    "state-no-guard": (
+        ["train", "--resume", "--epochs", "2", "--out", "{w}/run-no-guard"],
+        ["state-e0001.pt", "'guard'"],
+    ),
+    "state-bad-shape": (
+        ["train", "--resume", "--epochs", "2", "--out", "{w}/run-bad-shape"],
+        ["state-e0001.pt", "does not fit"],
+    ),
+    # archs
+    "arch-kernel-55": (
+        [*EXPORT, "--arch", "{w}/arch-kernel-55.json"],
+        ["arch-kernel-55.json", "kernel_sizes", "allowed: integers"],
+    ),
+    "arch-depth-float": (
+        [*EXPORT, "--arch", "{w}/arch-depth-float.json"],
+        ["arch-depth-float.json", "2.7", "integers"],
+    ),
+    "arch-res-float": (
+        [*EXPORT, "--arch", "{w}/arch-res-float.json"],
+        ["arch-res-float.json", "12.0", "integers"],
+    ),
+    "arch-depth-inf": (
+        ["space", str(TINY), "--validate", "{w}/arch-depth-inf.json"],
+        ["arch-depth-inf.json", "Infinity"],
+    ),
+    "arch-not-utf8": ([*EXPORT, "--arch", "{w}/arch-not-utf8.json"], ["arch-not-utf8.json", "not UTF-8"]),
+    "arch-missing-file": (
+        [*EXPORT, "--arch", "runs/digits_arch.json"],
+        ["runs/digits_arch.json", "not found", "canonical arch string"],
+    ),
+    # export and extract options and outputs
+    "calib-images-0": ([*EXPORT, "--arch", SMALLEST, "--calib-images", "0"], ["--calib-images", "[2,"]),
+    "budget-inf": ([*EXTRACT, "--out", "{w}/new-extract", "--budget-ms", "inf"], ["--budget-ms", "finite"]),
+    "evals-0": ([*EXTRACT, "--out", "{w}/new-extract", "--evals", "0"], ["--evals", "[1,"]),
+    "extract-threads-0": ([*EXTRACT, "--out", "{w}/new-extract", "--threads", "0"], ["--threads", "[1,"]),
+    "export-out-file": ([*EXPORT[:4], "{w}/a-file", "--arch", SMALLEST], ["--out", "existing file"]),
+    "extract-out-under-file": ([*EXTRACT, "--out", "{w}/a-file/x"], ["--out", "lies under the file"]),
+    "export-exists": (
+        [*EXPORT[:4], "{w}/deploy", "--arch", SMALLEST],
+        ["deploy", "already holds an export", "--overwrite"],
+    ),
+    "extract-over-export": (
+        [*EXTRACT, "--out", "{w}/deploy"],
+        ["deploy", "already holds an export", "--overwrite"],
+    ),
+}
+
+
+def _hash_tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, case):
+    argv, fragments = CASES[case]
+    if case == "device-cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    before = _hash_tree(world)
+    proc = subprocess.run(
+        [sys.executable, "-m", "supernet_cli", *(a.format(w=world) for a in argv)],
+        capture_output=True,
+        text=True,
+        cwd=world,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment.format(w=world) in lines[0], (fragment, lines[0])
+    assert _hash_tree(world) == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_a_gpu_is_one_line(world):
+    proc = subprocess.run(
+        [sys.executable, "-m", "supernet_cli", *TRAIN, "--device", "cuda", "--out", str(world / "new")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "device cuda: this machine has 0 CUDA GPU(s); allowed: auto, cpu" in proc.stderr
+    assert not (world / "new").exists()
+
+
+def test_read_only_file_system_is_one_line(world, monkeypatch, capsys):
+    from supernet_cli import main
+
+    real = os.statvfs
+
+    class ReadOnly:
+        def __init__(self, result):
+            self.f_flag = result.f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(os, "statvfs", lambda p: ReadOnly(real(p)))
+    before = _hash_tree(world)
+    for argv in (
+        [*TRAIN, "--out", str(world / "new")],
+        [a.format(w=world) for a in [*EXPORT, "--arch", SMALLEST]],
+        [a.format(w=world) for a in [*EXTRACT, "--out", "{w}/new-extract"]],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--out" in err[0] and "read-only file system" in err[0]
+    assert _hash_tree(world) == before
