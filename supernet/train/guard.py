@@ -53,8 +53,8 @@ def check_health(
     if not math.isfinite(norm):
         bad = sum(int((~torch.isfinite(p)).sum()) for p in model.parameters())
         raise DivergenceError(
-            f"training diverged at epoch {epoch} (step {step}): {bad} weights are NaN or infinite and were not "
-            f"saved (the previous checkpoint is kept); {cause}"
+            f"training diverged at epoch {epoch} (step {step}): {bad} weights are NaN or infinite; epoch {epoch} "
+            f"was not saved (earlier checkpoints are kept); {cause}"
         )
     chance = math.log(max(2, num_classes))
     growth = norm / max(initial_norm, 1e-12)
@@ -63,7 +63,7 @@ def check_health(
         raise DivergenceError(
             f"training diverged at epoch {epoch} (step {step}): loss {loss:.3g} stays at chance "
             f"(ln {num_classes} = {chance:.3g}) while the weight norm grew {growth:.3g}x to {norm:.3g}; "
-            f"not saved (the previous checkpoint is kept); {cause}"
+            f"epoch {epoch} was not saved (earlier checkpoints are kept); {cause}"
         )
     return norm
 

@@ -119,3 +119,35 @@ def test_dynamo_exporter_passes_the_same_checks(tmp_path, supernet, arch, eval_d
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
         "arch.json", "card.json", "model.json", "model.onnx", "model.safetensors"
     ]  # fmt: skip
+
+
+def test_disk_full_during_export_names_the_folder_and_keeps_the_earlier_export(
+    tmp_path, supernet, arch, eval_data, mmacs, monkeypatch
+):
+    import errno
+
+    import extract.export as export_module
+    from supernet.errors import OutputError
+
+    out = tmp_path / "deploy"
+    export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs), int8=True)
+    before = {p.name: sha256_file(p) for p in out.iterdir()}
+
+    def full_disk(subnet, path, *args, **kwargs):
+        path.write_bytes(b"\0" * 100)  # a partial model.onnx in the staging folder
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export_module, "export_onnx", full_disk)
+    with pytest.raises(OutputError, match=r"deploy: the disk is full; the earlier export in .* is unchanged"):
+        export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs))
+    assert {p.name: sha256_file(p) for p in out.iterdir()} == before  # no staging folder, nothing replaced
+
+
+def test_a_new_export_never_keeps_files_of_an_earlier_one(tmp_path, supernet, arch, eval_data, mmacs):
+    out = tmp_path / "deploy"
+    export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs), int8=True)
+    assert (out / "model.int8.onnx").is_file()
+    export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs))  # fp32 only, this time
+    assert sorted(p.name for p in out.iterdir()) == [
+        "arch.json", "card.json", "model.json", "model.onnx", "model.safetensors"
+    ]  # fmt: skip

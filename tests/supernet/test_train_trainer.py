@@ -131,3 +131,43 @@ def test_mixed_precision_steps_update_the_weights(tmp_path, amp):
     assert trainer.scaler.is_enabled() == (amp == "fp16")
     assert trainer.guard.skips_since_snapshot == 0  # fp16 overflow steps are the scaler's business
     assert not torch.equal(before, trainer.model.conv_stem.weight)
+
+
+def test_a_diverging_run_stops_before_saving_and_names_the_cause(tmp_path):
+    from supernet.train.guard import DivergenceError
+
+    config = tiny_config(tmp_path, epochs=1, lr=1000.0, warmup_epochs=0)
+    with pytest.raises(DivergenceError, match=r"training diverged at epoch 1 \(step 6\).*lr 1000 too high"):
+        Trainer(config).fit()
+    assert not (Path(config.out) / "checkpoint.json").exists()
+    assert not list(Path(config.out).glob("weights-*"))
+    assert not (Path(config.out) / ".lock").exists()  # the run directory is released
+
+
+def test_health_check_refuses_non_finite_weights_and_exploded_norms_at_chance():
+    from supernet.train.guard import DivergenceError, check_health, weight_norm
+
+    model = torch.nn.Linear(4, 3)
+    norm = weight_norm(model)
+    assert check_health(model, norm, 0.5, 3, 1, 10, 0.1, 0.9) == pytest.approx(norm)
+    with torch.no_grad():
+        model.weight.mul_(1000)
+    assert check_health(model, norm, 0.5, 3, 1, 10, 0.1, 0.9) > 100 * norm  # learning, not at chance
+    with pytest.raises(DivergenceError, match=r"loss 1.1 stays at chance .* grew"):
+        check_health(model, norm, 1.1, 3, 2, 20, 5.0, 0.9)
+    with torch.no_grad():
+        model.weight[0, 0] = math.nan
+    with pytest.raises(DivergenceError, match=r"epoch 3 \(step 30\): 1 weights are NaN or infinite"):
+        check_health(model, norm, 0.5, 3, 3, 30, 0.1, 0.9)
+
+
+def test_checkpoints_refuse_non_finite_weights(tmp_path):
+    from supernet.train.checkpoint import save_checkpoint
+
+    trainer = Trainer(tiny_config(tmp_path, epochs=1))
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(math.nan)
+    with pytest.raises(CheckpointError, match="refusing to save epoch 1 .* NaN or infinite"):
+        save_checkpoint(trainer.out, trainer.model, trainer.config, 1, 6)
+    assert not list(Path(trainer.out).glob("weights-*"))
+    trainer.close()
