@@ -203,12 +203,14 @@ def test_extract_refuses_a_table_of_another_precision_or_provider(run, tmp_path,
     err = capsys.readouterr().err
     assert "timed on onnxruntime provider CPUExecutionProvider, not CUDAExecutionProvider" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
+
+
 def test_a_killed_search_resumes_from_its_journal_and_logs_what_a_straight_run_logs(
     run, tmp_path, monkeypatch, capsys
 ):
     import extract.pipeline as pipeline
 
-    argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "macs.json"), "--budget-ms", "5",
+    argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "macs.json"), "--budget", "5",
             "--evals", "5", "--quiet"]  # fmt: skip
     assert main([*argv, "--out", str(tmp_path / "straight")]) == 0
     real = pipeline.score_fn
@@ -241,8 +243,8 @@ def test_extract_overwrite_leaves_only_this_runs_exports(run, tmp_path):
     out = tmp_path / "deploy"
     argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "macs.json"), "--out", str(out),
             "--evals", "4", "--quiet"]  # fmt: skip
-    assert main([*argv, "--budget-ms", "3,6", "--strategy", "random"]) == 0
-    assert main([*argv, "--budget-ms", "5"]) == 2  # a finished extract is not replaced by accident
-    assert main([*argv, "--budget-ms", "5", "--overwrite"]) == 0
+    assert main([*argv, "--budget", "3,6", "--strategy", "random"]) == 0
+    assert main([*argv, "--budget", "5"]) == 2  # a finished extract is not replaced by accident
+    assert main([*argv, "--budget", "5", "--overwrite"]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["arch.json", "card.json", "model.onnx", "pareto.md", "pareto.png", "search.json"]
