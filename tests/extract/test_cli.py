@@ -247,4 +247,5 @@ def test_extract_overwrite_leaves_only_this_runs_exports(run, tmp_path):
     assert main([*argv, "--budget", "5"]) == 2  # a finished extract is not replaced by accident
     assert main([*argv, "--budget", "5", "--overwrite"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["arch.json", "card.json", "model.onnx", "pareto.md", "pareto.png", "search.json"]
+    assert names == ["arch.json", "card.json", "model.json", "model.onnx", "model.safetensors", "pareto.md",
+                     "pareto.png", "search.json"]  # fmt: skip

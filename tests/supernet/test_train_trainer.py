@@ -171,3 +171,66 @@ def test_checkpoints_refuse_non_finite_weights(tmp_path):
         save_checkpoint(trainer.out, trainer.model, trainer.config, 1, 6)
     assert not list(Path(trainer.out).glob("weights-*"))
     trainer.close()
+
+
+def test_a_kill_between_checkpoint_and_metrics_write_loses_no_metrics_line(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    Trainer(config).fit()
+    metrics = Path(config.out) / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    epoch_line = next(line for line in lines if '"loss"' in line)
+    # as if killed right after the pointer write: no epoch line, and a torn half line at the end
+    kept = [line for line in lines if line != epoch_line and '"final"' not in line]
+    metrics.write_text("".join(line + "\n" for line in kept) + '{"ev')
+    (Path(config.out) / ".weights-e0002.safetensors.abc.tmp").write_bytes(b"partial")  # a killed save's
+    (Path(config.out) / "state-e0002.pt").write_bytes(b"orphan")  # written, never referenced
+    Trainer(TrainConfig(**{**config.to_dict(), "epochs": 2, "resume": True})).fit()
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in records if "loss" in r] == [1, 2]
+    assert records[[r.get("epoch") for r in records].index(1)] == json.loads(epoch_line)
+    assert sorted(p.name for p in Path(config.out).glob("*e000*")) == [
+        "state-e0002.pt",
+        "weights-e0002.safetensors",
+    ]
+    assert not list(Path(config.out).glob(".*.tmp"))
+
+
+def test_two_runs_cannot_share_a_run_directory(tmp_path):
+    import os
+
+    from supernet.errors import OutputError
+
+    config = tiny_config(tmp_path, epochs=1)
+    out = Path(config.out)
+    out.mkdir()
+    # another live process on this host owns it (pid 1 is always alive)
+    (out / ".lock").write_text(json.dumps({"pid": 1, "host": os.uname().nodename, "started": None}))
+    with pytest.raises(OutputError, match="in use by running process 1"):
+        Trainer(config)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written, the owner's lock kept
+    # a dead owner's lock is stale: taken over, and released when the run ends
+    (out / ".lock").write_text(
+        json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename, "started": "1"})
+    )
+    Trainer(config).fit()
+    assert not (out / ".lock").exists() and (out / "checkpoint.json").is_file()
+
+
+def test_a_custom_activation_round_trips_through_checkpoint_and_extraction(tmp_path):
+    from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet
+    from supernet.train.checkpoint import save_checkpoint
+
+    space = SearchSpace.resolve(str(Path(__file__).parents[1] / "spaces" / "tiny.yaml"))
+    torch.manual_seed(0)
+    model = ElasticMobileNetV2(space, num_classes=10, in_chans=3, act_layer=torch.nn.SiLU).eval()
+    save_checkpoint(tmp_path, model, TrainConfig(), 1, 1)
+    loaded = load_checkpoint(tmp_path).model
+    assert loaded.act_name == "silu"
+    arch = space.smallest()
+    x = torch.randn(2, 3, 12, 12)
+    loaded.set_active(arch)
+    subnet = extract_subnet(loaded, arch).eval()
+    assert any(isinstance(m, torch.nn.SiLU) for m in subnet.modules())
+    assert torch.allclose(subnet(x), loaded(x), atol=1e-5)
+    with pytest.raises(Exception, match="act_layer .* is not supported; allowed: relu6"):
+        ElasticMobileNetV2(space, act_layer=torch.nn.Tanh)
