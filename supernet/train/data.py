@@ -313,14 +313,16 @@ def _imagefolder(
             f"imagefolder data not found: {root} needs train/ and val/ class-per-folder trees; pass --data DIR"
         )
     augmentation = augmentation or Augmentation()
-    for split in ("val", "train"):
+    trees = {}
+    for split in ("train", "val"):
         try:
-            plain = ImageFolder(str(root / split))  # the train tree is scanned once (last)
+            trees[split] = ImageFolder(str(root / split))  # the train tree is scanned once
         except (FileNotFoundError, OSError) as e:  # no class folders, or class folders without images
             raise DataError(
                 f"imagefolder {root / split} has no usable class folders ({str(e).splitlines()[0]}); "
                 "allowed: one sub-folder of images per class"
             )
+    plain = trees["train"]
     preprocessing = contract.image_folder(img_size, plain.classes, augmentation.interpolation)
     plain.transform = preprocessing.eval_transform()
     augmented = copy.copy(plain)  # shares the file list; only the transform differs
