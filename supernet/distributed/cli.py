@@ -74,13 +74,14 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    import shlex
-    import sys
-
+    from ..cli_common import command_line
+    from ..files import atomic_write_text
     from ..train.config import TrainConfig
+    from .tune import best_config, train_command
 
     check_job_paths(out=args.out, storage=args.storage)
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
+    full_epochs = args.train_epochs or base.epochs  # what the chosen recipe is trained for afterwards
     overrides = {k: v for k, v in (("space", args.space), ("dataset", args.dataset), ("data_dir", args.data),
                                    ("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}  # fmt: skip
     base = dataclasses.replace(base, **overrides)
@@ -94,16 +95,15 @@ def _tune(args: argparse.Namespace) -> int:
     )  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    best = dataclasses.replace(
-        base, **{k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs")}
-    )
-    (out / "best_config.json").write_text(best.to_json())
-    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    (out / "tune_results.md").write_text(results_table(rows, command))
+    best = best_config(base, rows[0], full_epochs, args.train_out or str(out / "best-run"))
+    atomic_write_text(out / "best_config.json", best.to_json() + "\n")
+    train = train_command(out / "best_config.json")
+    atomic_write_text(out / "tune_results.md", results_table(rows, command_line(), train))
     print(
         json.dumps({k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs", "score")})
     )
-    print(f"best config: {out / 'best_config.json'}; table: {out / 'tune_results.md'}")
+    print(f"best config ({best.epochs} epochs): {out / 'best_config.json'}; table: {out / 'tune_results.md'}")
+    print(f"train it: {train}")
     return 0
 
 
@@ -116,12 +116,24 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
 
 def add_tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--config", metavar="JSON", help="base TrainConfig JSON (default: the `supernet train` defaults)"
+        "--config",
+        metavar="FILE",
+        help="base training config, YAML or JSON (default: the `supernet train` defaults)",
     )
     p.add_argument("--space", help="search-space preset or file (overrides --config)")
     p.add_argument("--dataset", help="data set (overrides --config)")
     p.add_argument("--data", metavar="DIR", help="data directory (overrides --config)")
     p.add_argument("--epochs", type=int, help="epochs per trial, ASHA's max (overrides --config)")
+    p.add_argument(
+        "--train-epochs",
+        type=int,
+        metavar="N",
+        help="epochs of the full training the best config is written for (default: --config's epochs, "
+        "else the `supernet train` default), not the shorter trial length",
+    )
+    p.add_argument(
+        "--train-out", metavar="DIR", help="run directory in the best config (default: <out>/best-run)"
+    )
     p.add_argument("--batch-size", type=int, help="batch size (overrides --config)")
     p.add_argument("--samples", type=int, default=8, help="configurations to try")
     p.add_argument(

@@ -158,13 +158,36 @@ def run_sweep(
     return sorted(rows, key=lambda r: -r["score"])
 
 
-def results_table(rows: list[dict], command: str) -> str:
-    """Markdown table of the sweep, best first, with the command that produced it."""
+def best_config(base, best: dict, epochs: int, out: str):
+    """The TrainConfig to train the winner for real: `base` with the best row's hyperparameters, the full
+    `epochs` (trials ran fewer), a fresh run directory `out`."""
+    import dataclasses
+
+    from ..checks import check_int
+
+    check_int("--train-epochs", epochs, 1, 100_000, TuneError)
+    chosen = {k: best[k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs")}
+    return dataclasses.replace(
+        base, **chosen, epochs=epochs, out=str(out), resume=False, progress=True
+    ).validate()
+
+
+def train_command(config_path: str | Path) -> str:
+    """The exact `supernet train` command for a written best config (`shlex.join`, ready to paste)."""
+    from ..cli_common import command_line
+
+    return command_line(["train", "--config", str(config_path)])
+
+
+def results_table(rows: list[dict], command: str, train: str | None = None) -> str:
+    """Markdown table of the sweep, best first, with the command that produced it (and the one that trains
+    the best configuration)."""
     lines = [
         "# `supernet tune` results",
         "",
         f"Command: `{command}`",
         "",
+        *([f"Train the best configuration: `{train}`", ""] if train else []),
         "Score: mean validation accuracy of the smallest and largest subnets (BN recalibrated) after the "
         "trial's last epoch; ASHA stopped trials with fewer epochs early.",
         "",

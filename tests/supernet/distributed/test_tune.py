@@ -55,6 +55,22 @@ def test_results_table_lists_rows_in_order_with_the_command():
     assert body[1].startswith("| 2 | 0.15 | 1 |")
 
 
+def test_best_config_has_the_full_epochs_and_a_ready_train_command(tmp_path):
+    from supernet.distributed.tune import best_config, train_command
+
+    base = TrainConfig(epochs=1, out="runs/x")  # the short trial length
+    row = {"lr": 0.05, "num_random": 3, "label_smoothing": 0.12, "warmup_epochs": 2.0, "score": 0.9}
+    best = best_config(base, row, 30, str(tmp_path / "my run"))
+    assert (best.epochs, best.lr, best.num_random, best.label_smoothing) == (30, 0.05, 3, 0.12)
+    assert best.out == str(tmp_path / "my run") and not best.resume
+    path = tmp_path / "tune dir" / "best_config.json"
+    assert train_command(path) == f"supernet train --config '{path}'"  # quoted for the shell
+    with pytest.raises(TuneError, match="--train-epochs must be an integer"):
+        best_config(base, row, 0, "x")
+    table = results_table([{**row, "epoch": 1, "val_acc_smallest": 0.8, "val_acc_largest": 0.9}], "c", "t")
+    assert "Train the best configuration: `t`" in table
+
+
 def test_cli_parses_sweep_ranges():
     parser = argparse.ArgumentParser()
     register_tune(parser.add_subparsers(dest="command"))
@@ -84,6 +100,8 @@ def test_asha_sweep_on_a_local_cluster_writes_best_config_and_table(tmp_path, mo
 
     best = TrainConfig.load(out / "best_config.json")
     assert 0.02 <= best.lr <= 0.1 and best.num_random == 1 and best.space == str(space)
+    assert best.epochs == 2 and best.out == str(out / "best-run")
+    assert f"`supernet train --config {out / 'best_config.json'}`" in (out / "tune_results.md").read_text()
     rows = [
         line
         for line in (out / "tune_results.md").read_text().splitlines()
