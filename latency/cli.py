@@ -89,6 +89,39 @@ def _print_table(out, table) -> None:
     )
 
 
+def _kit(args: argparse.Namespace) -> int:
+    from .build import check_positive
+    from .kit import make_kit
+
+    check_positive(
+        threads=1,
+        **{
+            k: v for k, v in (("in_chans", args.in_chans), ("num_classes", args.num_classes)) if v is not None
+        },
+    )
+    space, in_chans, num_classes = _build_io(args)
+    manifest = make_kit(
+        space, args.out, in_chans=in_chans, num_classes=num_classes, precision=args.precision,
+        fit_samples=args.fit_samples, holdout=args.holdout, warmup=args.warmup, repeats=args.repeats,
+        stat=args.stat, overwrite=args.overwrite, progress=not args.quiet,
+    )  # fmt: skip
+    kinds = [g["kind"] for g in manifest["graphs"]]
+    print(
+        f"wrote kit {args.out} ({manifest['precision']}, id {manifest['kit_id'][:12]}): {kinds.count('layer')} layer "
+        f"graphs, {kinds.count('fit')} fit and {kinds.count('validate')} held-out subnets. On the device: "
+        f"python {Path(args.out) / 'run_kit.py'} --out timings.json; then: supernet latency import {args.out} timings.json --out lut.json"
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .kit_import import import_table
+
+    table = import_table(args.kit, args.timings, args.out, args.stat, args.provider, args.overwrite)
+    _print_table(args.out, table)
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .build import check_positive
     from .table import LatencyTable
@@ -96,10 +129,15 @@ def _validate(args: argparse.Namespace) -> int:
 
     check_positive(samples=args.samples, repeats=args.repeats, passes=args.passes)
     table = LatencyTable.load(args.lut)
-    report = validate_table(
-        table, args.samples, args.seed, args.warmup, args.repeats, passes=args.passes,
-        progress=not args.quiet, independent=not args.no_independent,
-    )  # fmt: skip
+    if args.timings:
+        from .kit_import import validate_timings
+
+        report = validate_timings(table, args.timings)
+    else:
+        report = validate_table(
+            table, args.samples, args.seed, args.warmup, args.repeats, passes=args.passes,
+            progress=not args.quiet, independent=not args.no_independent,
+        )  # fmt: skip
     plot = Path(args.plot or Path(args.lut).with_suffix("").as_posix() + "_validation.png")
     report.plot(plot)
     if args.report:
@@ -199,8 +237,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_quiet(b)
     b.set_defaults(func=_build)
 
+    k = lsub.add_parser("kit", help="write ONNX graphs + run_kit.py to time a space on another device")
+    _space_options(k)
+    k.add_argument("--out", required=True, help="kit folder to write")
+    k.add_argument(
+        "--precision", default="fp32", choices=["fp32", "int8"], help="graphs to time (default fp32)"
+    )
+    k.add_argument(
+        "--fit-samples", type=int, default=20, help="whole subnets to fit the correction (default 20)"
+    )
+    k.add_argument("--holdout", type=int, default=50, help="held-out subnets to validate it (default 50)")
+    k.add_argument(
+        "--warmup", type=int, default=10, help="runner's default untimed runs per graph (default 10)"
+    )
+    k.add_argument(
+        "--repeats", type=int, default=50, help="runner's default timed runs per layer (default 50)"
+    )
+    _stat_option(k, "runner's default statistic")
+    k.add_argument("--overwrite", action="store_true", help="replace an existing kit in --out")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(func=_kit)
+
+    i = lsub.add_parser(
+        "import", help="make a table from a kit and the timings run_kit.py wrote on the device"
+    )
+    i.add_argument("kit", help="kit folder (from `supernet latency kit`)")
+    i.add_argument("timings", help="timings JSON written by run_kit.py")
+    i.add_argument("--out", required=True, help="table JSON to write")
+    i.add_argument("--stat", choices=STATS, help="statistic to use (default: the one run_kit.py was given)")
+    i.add_argument("--provider", help="refuse timings from another onnxruntime provider than this one")
+    i.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    i.set_defaults(func=_import)
+
     v = lsub.add_parser("validate", help="measure random subnets end to end and report the table's error")
     v.add_argument("--lut", required=True, help="table JSON from `latency build` or `latency import`")
+    v.add_argument(
+        "--timings", help="compare with the device's own timings of the kit's held-out subnets instead"
+    )
     v.add_argument("--samples", type=int, default=50, help="subnets to measure (default 50)")
     v.add_argument(
         "--seed", type=int, default=0, help="subnet sampling seed (default 0; the fit used its own)"
