@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from supernet import SearchSpace
+from supernet.checks import check_int
 
 from .counts import layer_macs_params
 from .errors import LatencyTableError, OptionError, TargetError
@@ -105,10 +106,10 @@ def _resume(out: Path, fresh: LatencyTable) -> LatencyTable:
 
 
 def check_positive(**values: int) -> None:
-    """OptionError naming the first option (as `--in-chans`) that is not a positive integer."""
+    """OptionError naming the first option (as `--in-chans`) that is not an integer >= 1 (the project's
+    one set of range checks, `supernet.checks`)."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise OptionError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        check_int(f"--{name.replace('_', '-')}", value, lo=1, error=OptionError)
 
 
 def build_table(

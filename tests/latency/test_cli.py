@@ -70,7 +70,7 @@ def test_build_options_out_of_range_are_one_line_errors(tmp_path, capsys, extra,
         == 2
     )
     err = capsys.readouterr().err.strip()
-    assert option in err and "positive integer" in err and len(err.splitlines()) == 1
+    assert option in err and "must be an integer >= 1" in err and len(err.splitlines()) == 1
     assert not out.exists()
 
 
