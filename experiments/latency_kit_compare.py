@@ -26,6 +26,11 @@ def _ratios(a: LatencyTable, b: LatencyTable) -> dict[str, float]:
     return {k: b.entries[k] / a.entries[k] for k in a.entries}
 
 
+def _fmt(t: LatencyTable) -> str:
+    c = t.correction
+    return f"{c.scale:.4f} * sum {c.per_layer_ms:+.5f} ms * layers {c.offset_ms:+.5f} ms"
+
+
 def layers(a_path: str, b_path: str) -> str:
     from scipy.stats import kendalltau, spearmanr
 
@@ -44,8 +49,8 @@ def layers(a_path: str, b_path: str) -> str:
         f"| within ±5% / ±10% | {100 * sum(abs(d) <= 5 for d in dev) / len(dev):.0f}% / "
         f"{100 * sum(abs(d) <= 10 for d in dev) / len(dev):.0f}% |",
         f"| Spearman rho / Kendall tau of the entries | {rho:.4f} / {tau:.3f} |",
-        f"| corrections | A: {a.correction} |",
-        f"|  | B: {b.correction} |",
+        f"| correction of A | {_fmt(a)} |",
+        f"| correction of B | {_fmt(b)} |",
     ])  # fmt: skip
 
 
@@ -66,6 +71,7 @@ def int8(fp32_path: str, int8_path: str) -> str:
         groups[f"input {s.in_res}x{s.in_res}"].append(v)
         groups[f"MMACs {bucket}"].append(v)
         if s.kind == "mbconv":
+            groups[f"mbconv kernel {s.kernel_size}"].append(v)
             groups[
                 f"mbconv expanded width {'<=96' if s.mid_chs <= 96 else '97-384' if s.mid_chs <= 384 else '>384'}"
             ].append(v)
