@@ -13,6 +13,7 @@ ships it), `torch-cpu` (eager PyTorch in inference mode) and `torch-cuda` (eager
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable
@@ -128,8 +129,20 @@ def subnet_graph(
     return _write_graph(export_subnet(model, arch.resolution, in_chans), Path(path), precision, shape)
 
 
+@contextlib.contextmanager
+def one_torch_thread():
+    """Export with one torch thread while onnxruntime times: a second torch worker busy-waits after each
+    op and competes with the timed session on a small machine (measured in docs/latency.md)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _ort_graph_ms(write: Callable[[Path], Path], batch: int, provider: str, **timing) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, one_torch_thread():
         path = write(Path(tmp) / "graph.onnx")
         return measure_onnx_ms(path, batch=batch, provider=provider, **timing)
 

@@ -20,7 +20,14 @@ from supernet.files import atomic_write_text
 
 from .errors import LatencyTableError
 from .independent import independent_ms
-from .measure import MEASURED_TARGETS, ORT_TARGETS, measure_arch_ms, measure_onnx_ms, subnet_graph
+from .measure import (
+    MEASURED_TARGETS,
+    ORT_TARGETS,
+    measure_arch_ms,
+    measure_onnx_ms,
+    one_torch_thread,
+    subnet_graph,
+)
 from .table import LatencyTable
 
 VALIDATE_SEED = 0
@@ -174,6 +181,7 @@ def validate_table(
     On onnxruntime targets each subnet is timed as the very graph `extract` ships, and with
     `independent` once more by `latency.independent` (a fresh session, its own warm-up and clock).
     """
+    import contextlib
     import tempfile
 
     from tqdm import tqdm
@@ -189,7 +197,8 @@ def validate_table(
     timing = dict(threads=table.threads, batch=table.batch, warmup=warmup, repeats=repeats, stat=table.stat)
     onnx = table.target in ORT_TARGETS
     bar = dict(disable=None if progress else True, unit="subnet")  # None: bars only on a terminal
-    with tempfile.TemporaryDirectory() as tmp:
+    threads = one_torch_thread() if onnx else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory() as tmp, threads:
         if onnx:
             precision = ORT_TARGETS[table.target]
             files = [
