@@ -255,7 +255,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _stat_option(k, "runner's default statistic")
     k.add_argument("--overwrite", action="store_true", help="replace an existing kit in --out")
-    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(k)
     k.set_defaults(func=_kit)
 
     i = lsub.add_parser(

@@ -92,7 +92,7 @@ def make_kit(
     atomic_write_text(stamp, json.dumps(settings))
 
     graphs: list[dict] = []
-    bar = dict(disable=not progress)
+    bar = dict(disable=None if progress else True)  # None: bars only on a terminal
     for spec in tqdm(space_layers(space, in_chans, num_classes), desc=f"{precision} layer graphs", **bar):
         path = out / "layers" / f"{spec.key}.onnx"
         if not path.is_file():
