@@ -192,16 +192,22 @@ def _train_here(config, args: argparse.Namespace) -> dict:
     if nproc == "auto" and config.resume:
         nproc = str(saved_world_size(config.out) or "auto")  # a resumed run keeps its process count
     choice = choose_procs(nproc, args.threads, train_images(config), config.batch_size, config.device)
-    print(
-        f"[train] {choice.nproc} process(es) x {choice.threads} thread(s), global batch "
-        f"{config.batch_size}: {choice.reason}",
-        file=sys.stderr,
-        flush=True,
-    )
+
+    def say() -> None:  # once the run is set up, so a refused run prints only its one error line
+        print(
+            f"[train] {choice.nproc} process(es) x {choice.threads} thread(s), global batch "
+            f"{config.batch_size}: {choice.reason}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     if choice.nproc > 1:
+        say()
         return train_local(config, choice.nproc, choice.threads)
     set_threads(choice.threads)
-    return Trainer(config).fit()
+    trainer = Trainer(config)
+    say()
+    return trainer.fit()
 
 
 def _space(args: argparse.Namespace) -> int:
