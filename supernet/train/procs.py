@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
@@ -39,11 +40,34 @@ class ProcChoice:
     reason: str
 
 
+def _cpu_busy_now(seconds: float = 0.3) -> float | None:
+    """Cores busy right now (from two /proc/stat samples), or None where /proc/stat is unavailable.
+
+    The 1-minute load average lags by minutes after other jobs stop, so it is only the fallback.
+    """
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)  # total, idle + iowait
+
+    try:
+        (total0, idle0), _ = sample(), time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / (total1 - total0))
+
+
 def free_cores() -> tuple[int, int]:
-    """(cores this process may run on, of them not busy by the 1-minute load average), each >= 1."""
+    """(cores this process may run on, of them not busy now), each >= 1."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
-    return cores, max(1, cores - busy)
+    busy = _cpu_busy_now()
+    if busy is None:
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return cores, max(1, cores - int(busy + 0.5))
 
 
 def choose_procs(
@@ -77,7 +101,7 @@ def choose_procs(
         ]
         nproc = max(fits or [1])
         reason = (
-            f"{free} of {cores} cores free (1-min load {os.getloadavg()[0]:.1f}); largest count that divides "
+            f"{free} of {cores} cores free now; largest count that divides "
             f"the batch of {batch_size} into shares of >= {MIN_BATCH_PER_PROC}"
         )
     if threads is None:
