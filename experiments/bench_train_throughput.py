@@ -36,9 +36,9 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supernet.distributed.sync import StepSync, broadcast_model  # noqa: E402
+from supernet.distributed.sync import StepSync, broadcast_model, mean_over_ranks  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
-from supernet.train.procs import _free_port, _mean_scalar  # noqa: E402
+from supernet.train.procs import _free_port  # noqa: E402
 from supernet.train.trainer import Trainer  # noqa: E402
 
 # name -> (processes, threads, global batch)
@@ -72,7 +72,7 @@ def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -
         cfg = dataclasses.replace(base, batch_size=batch, out=f"{tmp}/{name.replace(' ', '_')}-r{rank}")
         t = Trainer(
             cfg, rank=rank, world_size=nproc, is_main=False,
-            grad_sync=StepSync() if nproc > 1 else None, reduce_scalar=_mean_scalar if nproc > 1 else None,
+            grad_sync=StepSync() if nproc > 1 else None, reduce_scalar=mean_over_ranks if nproc > 1 else None,
             batch_per_rank=batch // nproc,
         )  # fmt: skip
         if nproc > 1:

@@ -28,6 +28,13 @@ def bucket_numel(model: nn.Module) -> int:
     return sum(p.numel() for p in params) + len(params) + sum(b.numel() for b in _float_buffers(model))
 
 
+def mean_over_ranks(value: float, device: torch.device | str = "cpu") -> float:
+    """Average one float over all ranks (the Trainer's `reduce_scalar`: the collapse guard decides alike)."""
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t) / dist.get_world_size()
+
+
 @torch.no_grad()
 def allreduce_step(model: nn.Module, group: dist.ProcessGroup | None = None) -> None:
     """Average gradients and float buffers of `model` over all ranks with a single all-reduce.

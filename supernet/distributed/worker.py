@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..outdir import LOCK
-
-
-def _mean_scalar(value: float) -> float:
-    import torch
-    import torch.distributed as dist
-    from ray.train.torch import get_device
-
-    t = torch.tensor([value], dtype=torch.float64, device=get_device())
-    dist.all_reduce(t)
-    return float(t) / dist.get_world_size()
 
 
 def train_worker(loop_config: dict) -> None:
@@ -28,7 +19,7 @@ def train_worker(loop_config: dict) -> None:
 
     from ..train.config import TrainConfig
     from ..train.trainer import Trainer
-    from .sync import StepSync, broadcast_model, gather_digests
+    from .sync import StepSync, broadcast_model, gather_digests, mean_over_ranks
 
     ctx = ray.train.get_context()
     rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
@@ -63,7 +54,7 @@ def train_worker(loop_config: dict) -> None:
 
     trainer = Trainer(
         config, rank=rank, world_size=world_size, grad_sync=sync, is_main=rank == 0,
-        on_epoch_end=report, reduce_scalar=_mean_scalar, device=device,
+        on_epoch_end=report, reduce_scalar=functools.partial(mean_over_ranks, device=device), device=device,
     )  # fmt: skip
     broadcast_model(trainer.model)
     final = trainer.fit()

@@ -71,7 +71,11 @@ def free_cores() -> tuple[int, int]:
 
 
 def choose_procs(
-    requested: int | str, threads: int | None, train_images: int, batch_size: int, device: str
+    requested: int | str,
+    threads: int | None,
+    train_images: int,
+    batch_size: int,
+    device: str,
 ) -> ProcChoice:
     """Resolve `--nproc-per-node` (an int or 'auto') and `--threads` (None: free cores / processes).
 
@@ -89,7 +93,7 @@ def choose_procs(
         reason = f"--nproc-per-node {nproc}"
     elif device not in ("auto", "cpu") or _has_cuda(device):
         nproc, reason = 1, "a GPU trains in one process (use --num-workers for several GPUs)"
-    elif train_images // batch_size < MIN_STEPS_PER_EPOCH:
+    elif train_images < MIN_STEPS_PER_EPOCH * batch_size:
         nproc = 1
         reason = (
             f"{train_images} training images make fewer than {MIN_STEPS_PER_EPOCH} steps of {batch_size}: "
@@ -147,20 +151,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _mean_scalar(value: float) -> float:
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t) / dist.get_world_size()
-
-
 def _worker(rank: int, world_size: int, port: int, config_dict: dict, threads: int, results) -> None:
     import torch
     import torch.distributed as dist
 
-    from ..distributed.sync import StepSync, broadcast_model
+    from ..distributed.sync import StepSync, broadcast_model, mean_over_ranks
     from .config import TrainConfig
     from .trainer import Trainer
 
@@ -176,7 +171,7 @@ def _worker(rank: int, world_size: int, port: int, config_dict: dict, threads: i
         config = TrainConfig.from_dict(config_dict)
         trainer = Trainer(
             config, rank=rank, world_size=world_size, grad_sync=StepSync(), is_main=rank == 0,
-            reduce_scalar=_mean_scalar, device="cpu", batch_per_rank=config.batch_size // world_size,
+            reduce_scalar=mean_over_ranks, device="cpu", batch_per_rank=config.batch_size // world_size,
         )  # fmt: skip
         broadcast_model(trainer.model)
         final = trainer.fit()
