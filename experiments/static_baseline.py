@@ -64,7 +64,8 @@ def train_static(
     state_path: Path | None = None,
 ) -> dict:
     """Train `model` alone with the supernet run's recipe; return test accuracy, images/s and per-epoch
-    validation accuracy and wall time. With `state_path`, every epoch saves model, optimizer, step and RNG
+    validation accuracy, wall time and process CPU time (all threads; wall time includes waiting on a busy
+    machine, CPU time does not). With `state_path`, every epoch saves model, optimizer, step and RNG
     there (atomically) and a killed run resumes from the last finished epoch."""
     torch.manual_seed(config.seed)
     loader = DataLoader(bundle.train, config.batch_size, shuffle=True, drop_last=True)
@@ -82,7 +83,7 @@ def train_static(
         step, images_seen, history = state["step"], state["images_seen"], state["history"]
         log(f"  resumed after epoch {len(history)} from {state_path}")
     for epoch in range(len(history), config.epochs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.train()
         for images, targets in loader:
             scheduler.step_update(step)
@@ -93,9 +94,17 @@ def train_static(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step, images_seen = step + 1, images_seen + len(images)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         val = accuracy(model, val_x, val_y, config.eval_batch_size)
-        history.append({"epoch": epoch + 1, "val_acc": val, "epoch_time_s": elapsed, "loss": loss.item()})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "val_acc": val,
+                "epoch_time_s": elapsed,
+                "cpu_time_s": cpu,
+                "loss": loss.item(),
+            }
+        )
         log(
             f"  epoch {epoch + 1}/{config.epochs} loss {loss.item():.3f} val {100 * val:.2f}% {elapsed:.0f} s"
         )
