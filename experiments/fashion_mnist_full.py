@@ -120,6 +120,10 @@ def stage_lut(args, root: Path) -> None:
     lut = root / "lut_ort-cpu.json"
     if lut.is_file() and not (root / ".lut-building").exists():  # a killed build is resumed by the CLI
         return
+    if args.lut_from:
+        copy_lut(Path(args.lut_from), lut)
+        record(root, "lut", f"copied from {args.lut_from}", load=lut_load(lut))
+        return
     cmd = ["supernet", "latency", "build", "--space", "mbv2-small", "--target", "ort-cpu", "--in-chans", "1"]
     cmd += ["--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
     (root / ".lut-building").touch()
@@ -127,6 +131,31 @@ def stage_lut(args, root: Path) -> None:
     text = run_logged(full, own_session=bool(args.bench_prefix))
     (root / ".lut-building").unlink()
     record(root, "lut", shlex.join(full), load=load_line(text))
+
+
+def copy_lut(src: Path, dst: Path) -> None:
+    """Reuse a complete ort-cpu table of this space built on this machine (e.g. a committed, validated one)
+    instead of building it again: the latency table does not depend on the trained weights."""
+    table = LatencyTable.load(src)
+    want = SearchSpace.preset("mbv2-small")
+    problems = [
+        f"{name} {got!r} (need {need!r})"
+        for name, got, need in [
+            ("target", table.target, "ort-cpu"),
+            ("space", table.space_fingerprint, want.fingerprint()),
+            ("in_chans", table.in_chans, 1),
+            ("num_classes", table.num_classes, 10),
+        ]
+        if got != need
+    ]
+    if problems:
+        sys.exit(f"error: --lut-from {src}: {', '.join(problems)}")
+    write_json(dst, json.loads(src.read_text()))
+
+
+def lut_load(lut: Path) -> str:
+    meta = json.loads(lut.read_text()).get("metadata", {})
+    return f"load {meta.get('load_avg_start', '?'):.2f} at start (built {meta.get('date', '?')})"
 
 
 def budgets(args, root: Path) -> list[float]:
@@ -352,6 +381,9 @@ def main(argv=None) -> None:
     )
     p.add_argument("--ablation-seeds", type=int, default=2)
     p.add_argument("--latency-rounds", type=int, default=5)
+    p.add_argument(
+        "--lut-from", default="", help="stage lut: reuse this validated ort-cpu table, do not build"
+    )
     p.add_argument("--bench-prefix", default="", help="wraps the latency stages, e.g. 'bench'")
     p.add_argument("--in-bench", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--results", default=str(HERE / "results"), help="folder of the report")
