@@ -36,9 +36,8 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supernet.distributed.sync import StepSync, broadcast_model, mean_over_ranks  # noqa: E402
+from supernet.distributed.sync import StepSync, broadcast_model, free_port, mean_over_ranks  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
-from supernet.train.procs import _free_port  # noqa: E402
 from supernet.train.trainer import Trainer  # noqa: E402
 
 # name -> (processes, threads, global batch)
@@ -134,7 +133,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     results = ctx.SimpleQueue()
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         procs = [ctx.Process(target=_worker, args=(r, port, args, tmp, results)) for r in range(2)]
         for proc in procs:
             proc.start()

@@ -185,13 +185,14 @@ def _train_here(config, args: argparse.Namespace) -> dict:
     """One process, or `--nproc-per-node` local processes; says which and why (on stderr)."""
     import sys
 
-    from .train.procs import choose_procs, saved_world_size, train_images, train_local
+    from .train.procs import choose_procs, run_data, saved_world_size, train_local
     from .train.trainer import Trainer
 
     nproc = args.nproc_per_node
     if nproc == "auto" and config.resume:
         nproc = str(saved_world_size(config.out) or "auto")  # a resumed run keeps its process count
-    choice = choose_procs(nproc, args.threads, train_images(config), config.batch_size, config.device)
+    bundle = run_data(config)  # opened once: its size picks the process count, one process trains on it
+    choice = choose_procs(nproc, args.threads, len(bundle.train), config.batch_size, config.device)
 
     def say() -> None:  # once the run is set up, so a refused run prints only its one error line
         print(
@@ -205,7 +206,7 @@ def _train_here(config, args: argparse.Namespace) -> dict:
         say()
         return train_local(config, choice.nproc, choice.threads)
     set_threads(choice.threads)
-    trainer = Trainer(config)
+    trainer = Trainer(config, bundle=bundle)
     say()
     return trainer.fit()
 

@@ -12,10 +12,18 @@ gradients and the same BN statistics bit for bit, hence the same weights after t
 from __future__ import annotations
 
 import hashlib
+import socket
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` now, for a gloo rendezvous (`init_method=f"tcp://{host}:{port}"`)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def _float_buffers(model: nn.Module) -> list[torch.Tensor]:

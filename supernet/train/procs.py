@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import time
 import traceback
 from datetime import timedelta
@@ -114,17 +113,21 @@ def choose_procs(
     return ProcChoice(nproc, threads, reason)
 
 
-def train_images(config) -> int:
-    """How many training images `config` sees per epoch (the data set is opened, not decoded)."""
+def run_data(config):
+    """The `DataBundle` a run of `config` trains on (opened, not decoded), exactly as `Trainer` loads it.
+
+    The parent opens it once: its train split's size chooses the process count, and a one-process run
+    hands it on (`Trainer(..., bundle=...)`) instead of opening the data set again.
+    """
     from ..space import SearchSpace
+    from .augment import Augmentation
     from .data import load_data
 
     space = SearchSpace.resolve(config.space)
-    bundle = load_data(
-        config.dataset, config.data_dir, config.seed, config.val_fraction, False,
-        config.img_size or max(space.resolutions),
+    return load_data(
+        config.dataset, config.data_dir, config.seed, config.val_fraction, config.augment,
+        config.img_size or max(space.resolutions), augmentation=Augmentation.from_config(config),
     )  # fmt: skip
-    return len(bundle.train)
 
 
 def saved_world_size(out: str) -> int | None:
@@ -143,12 +146,6 @@ def _has_cuda(device: str) -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, world_size: int, port: int, config_dict: dict, threads: int, results) -> None:
@@ -195,7 +192,9 @@ def train_local(config, nproc: int, threads: int) -> dict:
 
     ctx = mp.get_context("spawn")
     results = ctx.SimpleQueue()
-    port = _free_port()
+    from ..distributed.sync import free_port
+
+    port = free_port()
     procs = [
         ctx.Process(target=_worker, args=(r, nproc, port, config.to_dict(), threads, results), daemon=True)
         for r in range(nproc)

@@ -34,7 +34,7 @@ from ..space import SearchSpace
 from .augment import Augmentation
 from .checkpoint import POINTER, clean_run_dir, load_checkpoint, read_pointer, save_checkpoint
 from .config import TrainConfig, TrainConfigError
-from .data import load_data
+from .data import DataBundle, load_data
 from .evalset import EvalSet, calibration_set
 from .evaluate import evaluate_subnet
 from .guard import CollapseGuard, check_health, weight_norm
@@ -103,6 +103,7 @@ class Trainer:
         reduce_scalar: Callable[[float], float] | None = None,
         device: torch.device | str | None = None,
         batch_per_rank: int | None = None,
+        bundle: DataBundle | None = None,
     ) -> None:
         self.config = config.validate()
         self.rank, self.world_size, self.is_main = rank, world_size, is_main
@@ -113,6 +114,7 @@ class Trainer:
         self.batch_per_rank = batch_per_rank or config.batch_size
         self.space = SearchSpace.resolve(config.space)
         self._lock: FolderLock | None = None
+        self.bundle = bundle  # None: opened in _setup; given: loaded by `procs.run_data(config)` already
         created = not self.out.exists()
         try:
             self._claim()  # before any data is read: a busy or mismatched run directory fails in a second
@@ -126,7 +128,7 @@ class Trainer:
 
     def _setup(self) -> None:
         config, rank, world_size, is_main = self.config, self.rank, self.world_size, self.is_main
-        self.bundle = load_data(
+        self.bundle = self.bundle or load_data(
             config.dataset,
             config.data_dir,
             config.seed,

@@ -80,5 +80,36 @@ def test_worker_errors_are_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "--nproc-per-node" in err and "'auto' or an integer >= 1" in err
 
 
-def test_train_images_counts_the_train_split():
-    assert procs.train_images(TrainConfig(dataset="digits")) == 1294
+def test_run_data_is_the_trainers_train_split():
+    assert len(procs.run_data(TrainConfig(dataset="digits")).train) == 1294
+
+
+@pytest.mark.parametrize("nproc", ["auto", "1"])
+def test_one_process_opens_the_data_set_once(tmp_path, capsys, monkeypatch, nproc):
+    """auto counts the training images and one process trains on that same bundle (no second open)."""
+    import supernet.train.data as data
+    import supernet.train.trainer as trainer
+
+    opened = []
+    real = data.load_data
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "load_data", counting)
+    monkeypatch.setattr(trainer, "load_data", counting)
+    monkeypatch.setattr(procs, "free_cores", lambda: (2, 1))
+    assert main(_argv(tmp_path, tmp_path / "run", "--epochs", "1", "--nproc-per-node", nproc)) == 0
+    assert opened == ["synthetic"]
+    assert "1 process(es)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("nproc", ["auto", "1"])
+def test_a_bad_data_path_is_one_line_in_one_process(tmp_path, capsys, nproc):
+    argv = _argv(tmp_path, tmp_path / "run", "--nproc-per-node", nproc)
+    argv[argv.index("synthetic")] = "fashion-mnist"
+    assert main([*argv, "--data", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Fashion-MNIST not found" in err
+    assert not (tmp_path / "run").exists()

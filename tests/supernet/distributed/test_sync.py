@@ -1,7 +1,6 @@
 """The one-bucket all-reduce on two real gloo ranks (torch.multiprocessing, no Ray)."""
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from supernet import ElasticMobileNetV2, SearchSpace
-from supernet.distributed.sync import allreduce_step, broadcast_model, bucket_numel, weights_digest
+from supernet.distributed.sync import allreduce_step, broadcast_model, bucket_numel, free_port, weights_digest
 from supernet.train.sandwich import sandwich_backward, step_archs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(rank: int, world_size: int, port: int, out_dir: str) -> None:
@@ -40,7 +33,7 @@ def two_ranks(tmp_path_factory) -> list[dict]:
     root = str(Path(__file__).resolve().parents[3])
     with pytest.MonkeyPatch.context() as mpatch:
         mpatch.syspath_prepend(root)
-        mp.start_processes(_run, args=(2, _free_port(), str(out)), nprocs=2, start_method="spawn")
+        mp.start_processes(_run, args=(2, free_port(), str(out)), nprocs=2, start_method="spawn")
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 
