@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from timm.loss import LabelSmoothingCrossEntropy
 from timm.models import EfficientNet
-from timm.models._efficientnet_builder import decode_arch_def, round_channels
 from torch import nn
 from torch.utils.data import DataLoader
 
+from supernet._compat import decode_arch_def, round_channels
 from supernet.files import atomic_write
 from supernet.train.config import TrainConfig
 from supernet.train.data import DataBundle

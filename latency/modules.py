@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 from timm.layers import BatchNormAct2d, SelectAdaptivePool2d, create_conv2d
-from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from torch import nn
+
+from supernet._compat import DepthwiseSeparableConv, InvertedResidual
 
 from .layers import LayerSpec
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from timm.layers import BatchNormAct2d, create_classifier, create_conv2d
-from timm.models._efficientnet_blocks import DepthwiseSeparableConv
-from timm.models._efficientnet_builder import efficientnet_init_weights
 from torch import nn
 
+from ._compat import DepthwiseSeparableConv, efficientnet_init_weights
 from .arch import ArchConfig
 from .blocks import ElasticInvertedResidual
 from .errors import SupernetError

@@ -12,9 +12,9 @@ from functools import partial
 
 import torch
 from timm.models import EfficientNet
-from timm.models._efficientnet_builder import decode_arch_def, round_channels
 from torch import nn
 
+from ._compat import decode_arch_def, round_channels
 from .arch import ArchConfig
 from .model import ACTIVATIONS, ElasticMobileNetV2
 from .ops import DynamicDepthwiseConv2d

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from .._compat import ray_client_dependency_error
 from ..errors import SupernetError
 
 # Ray retries the GCS about once a second, 20 times by default; this many seconds is our budget.
@@ -83,9 +84,7 @@ def connect(
             with _gcs_wait(timeout_s):
                 ray.init(address="auto", **kwargs)
         elif address.startswith("ray://"):
-            from ray._private.utils import get_ray_client_dependency_error
-
-            if get_ray_client_dependency_error() is not None:
+            if ray_client_dependency_error() is not None:
                 raise ClusterError(
                     f"--address {address} needs Ray Client: `pip install 'ray[client]'`, or run on the "
                     "cluster with `ray job submit -- supernet train ... --address auto`"

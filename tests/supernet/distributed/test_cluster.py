@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from supernet._compat import ray_services
 from supernet.distributed.cli import add_distributed_args
 from supernet.distributed.cluster import ClusterError, check_resources, connect
 from supernet.distributed.launch import RayConfig, train_distributed
@@ -18,8 +19,8 @@ from supernet.train.config import TrainConfig
 def _no_ray_address(monkeypatch):
     """No cluster is named, and a cluster some other process runs on this machine is not found by `auto`."""
     import ray
-    import ray._private.services as services
 
+    services = ray_services()
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(services, "find_gcs_addresses", functools.lru_cache(maxsize=1)(lambda: []))
     monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir=None: None)
