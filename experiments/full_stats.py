@@ -2,7 +2,7 @@
 
 - `lr_tail_epoch`: when the BigNAS schedule (warmup, then exponential decay) reaches its constant floor.
 - `plateau`: did validation accuracy move less than `tol` points over the last `window` epochs?
-- `cpu_hours`: training cost of a run from its per-epoch wall times and its process count.
+- `cpu_hours`, `cpu_cost`: training cost of a run from measured CPU time, or its wall time x processes.
 - `evals_to_best`: how many scored archs a search needed to first reach a target accuracy.
 - `mean_spread`, `collapsed`: summaries for the tables.
 """
@@ -42,10 +42,32 @@ def plateau(val_accs: Sequence[float], window: int = 2, tol_points: float = 0.3)
 
 
 def cpu_hours(epoch_times_s: Iterable[float], processes: int) -> float:
-    """Core-hours of a run: wall time of its epochs times the processes (one busy core each)."""
+    """Core-hours of a run from wall time: its epochs' wall times times the processes (one busy core each).
+    On a shared machine wall time includes waiting; prefer `cpu_cost` with measured CPU time."""
     if processes < 1:
         raise ValueError("processes must be >= 1")
     return sum(epoch_times_s) * processes / 3600.0
+
+
+def cpu_cost(
+    epoch_cpu_s: Sequence[float | None], epoch_wall_s: Sequence[float], processes: int
+) -> tuple[float, str]:
+    """(CPU-hours, how they were obtained) of a run's epochs.
+
+    Measured process CPU time (all processes, all threads) where an epoch has it; epochs without it (e.g.
+    trained before CPU time was recorded) are counted at the mean of the measured ones, since every epoch
+    does the same work; with no measured epoch at all, wall time x processes (`cpu_hours`).
+    """
+    if len(epoch_cpu_s) != len(epoch_wall_s):
+        raise ValueError("one CPU time (or None) per epoch")
+    measured = [c for c in epoch_cpu_s if c is not None]
+    if not measured:
+        return cpu_hours(epoch_wall_s, processes), "wall x processes"
+    mean = statistics.mean(measured)
+    hours = sum(mean if c is None else c for c in epoch_cpu_s) / 3600.0
+    if len(measured) == len(epoch_cpu_s):
+        return hours, "CPU time"
+    return hours, f"CPU time of {len(measured)} of {len(epoch_cpu_s)} epochs, the others at their mean"
 
 
 def best_so_far(scores: Sequence[float]) -> list[float]:

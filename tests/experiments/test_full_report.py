@@ -85,9 +85,12 @@ def test_report_from_a_run_directory(tmp_path):
     text = write_report(root, args).read_text()
     assert (results / "fm.png").is_file()
     # supernet: 3 epochs x 0.5 h x 2 processes; moved 10.1 points over its last 2 epochs
-    assert "| supernet (one run; largest subnet's val) | 2 | 3 | 3.00 | 10.10 | no |" in text
+    # (no CPU time recorded anywhere: wall time x processes)
+    assert (
+        "| supernet (one run; largest subnet's val) | 2 | 3 | 3.00 | wall x processes | 10.10 | no |" in text
+    )
     # x0.35: last three 0.9, 0.91, 0.902 -> 1.0 point; x1: 0.9..0.94 -> 4 points; family 1 h + 4 h
-    assert "| MobileNetV2 x0.35 alone | 1 | 4 | 1.00 | 1.00 | no |" in text
+    assert "| MobileNetV2 x0.35 alone | 1 | 4 | 1.00 | wall x processes | 1.00 | no |" in text
     assert "**5.00**" in text
     assert "Neighbouring budgets that chose the same arch: 0.1 and 0.2 ms." in text
     # largest subnet 94% >= 93; x0.35 at 0.3 ms: best subnet as fast is 90% (-2 points, missed);
@@ -99,3 +102,26 @@ def test_report_from_a_run_directory(tmp_path):
     assert "`bench supernet latency build ...` | load average: 0.4 |" in text
     assert "Not run yet: ablations, search." in text
     assert "NOT measured here" in text and "ResNet-18: 94.9%" in text
+
+
+def test_supernet_cpu_time_from_the_monitor_log_and_static_cpu_time(tmp_path):
+    """Epochs 1-2 trained before any CPU measurement, 3-4 under `cpu_monitor.sh` (its process started after
+    epoch 2's resume: 7200 CPU-s for 2 epochs) -> 3600 s each, epochs 1-2 counted at that mean."""
+    from full_report import static_cost, supernet_epoch_cpu
+
+    root = tmp_path / "run"
+    lines = [{"epoch": e, "epoch_time_s": 99.0, "val_acc_largest": 0.9} for e in (1, 2)]
+    lines += [{"event": "resume", "epoch": 2}]
+    lines += [{"epoch": e, "epoch_time_s": 99.0, "val_acc_largest": 0.9} for e in (3, 4)]
+    (root / "supernet").mkdir(parents=True)
+    (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    (root / "supernet_cpu.log").write_text("10 3 5.0\n30 4 3000.0\n50 5 7200.0\n")
+    epochs = [x for x in lines if "epoch_time_s" in x]
+    assert supernet_epoch_cpu(root, epochs) == [None, None, 3600.0, 3600.0]
+    # the trainer's own per-epoch CPU time wins over the monitor
+    assert supernet_epoch_cpu(root, [{**r, "cpu_time_s": 5.0} for r in epochs]) == [5.0] * 4
+    hours, how = static_cost({**_static(0.9, [0.9, 0.9], 9999.0), "processes": 1})
+    assert how == "wall x processes"
+    result = _static(0.9, [0.9, 0.9], 9999.0)
+    result["epochs"] = [{**h, "cpu_time_s": 1800.0} for h in result["epochs"]]
+    assert static_cost(result) == (1.0, "CPU time")

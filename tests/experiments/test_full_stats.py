@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 from full_stats import (  # noqa: E402
     best_so_far,
     collapsed,
+    cpu_cost,
     cpu_hours,
     epochs_into_tail,
     evals_to_best,
@@ -39,6 +40,15 @@ def test_plateau_uses_the_last_two_epochs_and_their_start():
     assert plateau([0.9, 0.95, 0.94])[0] is False
     ok, move = plateau([0.9, 0.91])
     assert ok is False and math.isnan(move)
+
+
+def test_cpu_cost_prefers_measured_cpu_time_and_fills_unmeasured_epochs_with_their_mean():
+    assert cpu_cost([1800.0, 5400.0], [9e9, 9e9], 2) == (pytest.approx(2.0), "CPU time")
+    hours, how = cpu_cost([None, 3600.0, 1800.0, None], [1.0] * 4, 2)
+    assert hours == pytest.approx(4 * 2700 / 3600) and how.startswith("CPU time of 2 of 4 epochs")
+    assert cpu_cost([None, None], [1800.0, 1800.0], 2) == (pytest.approx(2.0), "wall x processes")
+    with pytest.raises(ValueError):
+        cpu_cost([1.0], [1.0, 2.0], 1)
 
 
 def test_cpu_hours_counts_every_process():
