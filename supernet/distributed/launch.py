@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError, SupernetError
 from ..outdir import FolderLock, check_out_dir
+from ..space import SearchSpace
 from .cluster import ClusterError, check_resources, connect, local_resources, starts_local_cluster
 
 # Ray's placement-group strategies for the workers: PACK fills nodes, SPREAD spreads them where it can,
@@ -127,7 +128,7 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
 
     from ..train.checkpoint import POINTER
 
-    config = config.validate()
+    config = absolute_paths(config.validate())
     ray_config = ray_config.validate()
     out = Path(config.out).resolve()
     storage, name = _storage(out, ray_config)
@@ -157,6 +158,22 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
         with result.checkpoint.as_directory() as ckpt_dir:
             _publish(Path(ckpt_dir), out, config)
     return dict(result.metrics)
+
+
+def absolute_paths(config):
+    """`config` with its local file paths (space file, data folder) made absolute.
+
+    Ray workers run in their own working directory (on other nodes too), where a path relative to the
+    driver's names nothing: a worker given `--space spaces/s.yaml` failed with a traceback on every retry.
+    """
+    import dataclasses
+
+    changes = {}
+    if config.space not in SearchSpace.preset_names():
+        changes["space"] = str(Path(config.space).resolve())
+    if config.data_dir and "://" not in config.data_dir:
+        changes["data_dir"] = str(Path(config.data_dir).resolve())
+    return dataclasses.replace(config, **changes)
 
 
 def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: str, has_ckpt: bool):

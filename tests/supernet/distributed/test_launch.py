@@ -165,3 +165,16 @@ def test_killed_worker_resumes_from_last_checkpoint_and_single_process_run_resum
     assert len(resumes) == 2 and resumes[1] >= 2  # after the kill: from epoch 2 or later, at most one lost
     epochs = [r["epoch"] for r in records if "loss" in r]
     assert epochs[-1] == 4 and set(epochs) == {1, 2, 3, 4}
+
+
+def test_worker_config_paths_are_absolute(tmp_path, monkeypatch):
+    """Ray workers run elsewhere: a space file or data folder relative to the driver's directory is made absolute."""
+    from supernet.distributed.launch import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spaces").mkdir()
+    given = TrainConfig(space="spaces/s.yaml", data_dir="data/x", out="runs/r")
+    made = absolute_paths(given)
+    assert made.space == str(tmp_path / "spaces/s.yaml") and made.data_dir == str(tmp_path / "data/x")
+    assert absolute_paths(TrainConfig(space="mbv2-small")).space == "mbv2-small"  # a preset name stays a name
+    assert absolute_paths(TrainConfig(data_dir="s3://bucket/d")).data_dir == "s3://bucket/d"
