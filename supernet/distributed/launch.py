@@ -177,7 +177,7 @@ def absolute_paths(config):
 
 
 def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: str, has_ckpt: bool):
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from .worker import train_worker
@@ -204,6 +204,9 @@ def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: 
             storage_path=storage,
             failure_config=FailureConfig(max_failures=ray_config.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
+            # Ray Train's own INFO lines (worker group, per-rank "Reporting training result" dumps) stay in its
+            # log files; rank 0 prints the run's progress
+            logging_config=LoggingConfig(log_level="WARNING"),
         ),
     )
 
