@@ -28,6 +28,7 @@ from static_baseline import mobilenetv2_small_input, train_static  # noqa: E402
 
 from latency.measure import export_onnx, measure_onnx_ms  # noqa: E402
 from latency.table import LatencyTable  # noqa: E402
+from latency.timing import Timing  # noqa: E402
 from supernet import SearchSpace  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
 from supernet.train.data import FASHION_MNIST_DIR, load_data  # noqa: E402
@@ -202,7 +203,9 @@ def pareto(args: argparse.Namespace) -> None:
     times = {i: [] for i in range(len(rows))}
     for _ in range(args.latency_rounds):
         for i, row in enumerate(rows):
-            times[i].append(measure_onnx_ms(row["onnx"], threads=table.threads, repeats=30, stat=table.stat))
+            times[i].append(
+                measure_onnx_ms(row["onnx"], Timing(repeats=30, stat=table.stat, threads=table.threads))
+            )
     for i, row in enumerate(rows):
         row["measured_ms"] = float(np.median(times[i]))
     write_pareto(rows, metrics, args, budgets, table)

@@ -37,6 +37,7 @@ from static_baseline import mobilenetv2_small_input, train_static  # noqa: E402
 
 from latency.measure import export_onnx, measure_onnx_ms  # noqa: E402
 from latency.table import LatencyTable  # noqa: E402
+from latency.timing import Timing  # noqa: E402
 from supernet import ArchConfig, SearchSpace  # noqa: E402
 from supernet.files import write_json  # noqa: E402
 from supernet.subnet import build_subnet  # noqa: E402
@@ -350,7 +351,9 @@ def stage_measure(args, root: Path) -> None:
     times = {name: [] for name in models}
     for _ in range(args.latency_rounds):
         for name, onnx in models.items():
-            times[name].append(measure_onnx_ms(onnx, threads=table.threads, repeats=30, stat=table.stat))
+            times[name].append(
+                measure_onnx_ms(onnx, Timing(repeats=30, stat=table.stat, threads=table.threads))
+            )
     ms = {name: float(np.median(t)) for name, t in times.items()}
     write_json(path, {"ms": ms, "threads": table.threads, "stat": table.stat, "rounds": args.latency_rounds})
     if not args.in_bench:

@@ -20,6 +20,7 @@ from latency.layers import space_layers  # noqa: E402
 from latency.measure import measure_module_ms  # noqa: E402
 from latency.modules import layer_input, layer_module  # noqa: E402
 from latency.table import LatencyTable  # noqa: E402
+from latency.timing import Timing  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +33,8 @@ def main() -> None:
     for threads in (default, 1, default):
         torch.set_num_threads(threads)
         ratios = [
-            measure_module_ms(layer_module(s), layer_input(s), "ort-cpu", stat="median") / kit.entries[s.key]
+            measure_module_ms(layer_module(s), layer_input(s), "ort-cpu", Timing(stat="median"))
+            / kit.entries[s.key]
             for s in specs
         ]
         mad = statistics.fmean(abs(r - 1) for r in ratios) * 100

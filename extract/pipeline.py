@@ -93,24 +93,25 @@ def measure_fn(
         return None
     from latency.measure import ORT_TARGETS, measure_module_ms, measure_onnx_ms
     from latency.onnx import check_provider
+    from latency.timing import Timing
 
     if target in ORT_TARGETS:
         try:
             check_provider(provider)
         except SupernetError:
             return None
+    timing = Timing(stat=stat, threads=threads)
 
     def measure(path: Path, module: torch.nn.Module | None, arch: ArchConfig) -> float | None:
         if target in ORT_TARGETS:
-            return measure_onnx_ms(path, threads=threads, stat=stat, provider=provider)
+            return measure_onnx_ms(path, timing, provider=provider)
         if module is None:  # an int8 ONNX file has no eager PyTorch twin to time on torch targets
             return None
         return measure_module_ms(
             module,
             torch.zeros(1, module.conv_stem.in_channels, arch.resolution, arch.resolution),
             target,
-            threads,
-            stat=stat,
+            timing,
         )
 
     return measure

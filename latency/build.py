@@ -16,18 +16,11 @@ from supernet.checks import check_int
 from .counts import layer_macs_params
 from .errors import LatencyTableError, OptionError, TargetError
 from .layers import arch_layers, space_layers
-from .measure import (
-    DEFAULT_STAT,
-    MEASURED_TARGETS,
-    ORT_TARGETS,
-    check_stat,
-    check_target,
-    measure_arch_ms,
-    measure_module_ms,
-)
+from .measure import MEASURED_TARGETS, ORT_TARGETS, check_target, measure_arch_ms, measure_module_ms
 from .modules import layer_input, layer_module
 from .onnx import CPU_PROVIDER, check_provider
 from .table import TARGETS, Correction, LatencyTable
+from .timing import DEFAULT_TIMING, Timing
 
 FIT_SEED = 1234  # fit archs come from their own seed so `validate` (seed 0) tests on unseen subnets
 SAVE_EVERY_S = 10.0
@@ -116,17 +109,15 @@ def build_table(
     space: SearchSpace,
     target: str,
     out: str | Path,
+    *,
     in_chans: int = 3,
     num_classes: int = 10,
-    threads: int = 1,
+    timing: Timing = DEFAULT_TIMING,
     batch: int = 1,
-    warmup: int = 10,
-    repeats: int = 50,
     fit_samples: int = 20,
     overwrite: bool = False,
     progress: bool = True,
     fpga_preset: str = "zcu102-b4096",
-    stat: str = DEFAULT_STAT,
     provider: str = CPU_PROVIDER,
 ) -> LatencyTable:
     """Measure (or compute) a complete table for `target` and save it to `out`.
@@ -134,18 +125,16 @@ def build_table(
     Measured targets save progress every few seconds; running again with the same `out` resumes where
     the last run stopped. `fit_samples` whole subnets (at least 4) are then measured end to end to fit
     the correction (see `Correction`); their measurements are stored in the table as `fit_points`.
-    `stat` is the timing statistic (see `latency.measure`), `provider` the onnxruntime execution provider
+    `timing` says how each layer is timed (whole subnets get `timing.subnet()`); its statistic and
+    threads are the table's. `provider` is the onnxruntime execution provider
     of the `ort-*` targets. An existing `out` is never replaced without `overwrite` (a measured table with
     the same settings is resumed). `fpga_preset` names the device of the analytic `fpga-int8` target.
     """
     if target not in TARGETS:
         raise TargetError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-    check_positive(in_chans=in_chans, num_classes=num_classes, threads=threads, batch=batch, repeats=repeats)
+    check_positive(in_chans=in_chans, num_classes=num_classes, batch=batch)
     if fit_samples < 4:
         raise OptionError(f"--fit-samples must be at least 4 (the correction has 3 terms), got {fit_samples}")
-    if warmup < 0:
-        raise OptionError(f"--warmup must be >= 0, got {warmup}")
-    check_stat(stat)
     out = Path(out)
     if out.is_dir():
         raise OptionError(f"--out {out} is a folder; give a .json file path")
@@ -165,12 +154,14 @@ def build_table(
             raise OptionError(
                 f"--provider is for the onnxruntime targets ({', '.join(ORT_TARGETS)}), not {target}"
             )
-        settings = dict(threads=threads, batch=batch, stat=stat, metadata=machine_metadata(target))
+        settings = dict(
+            threads=timing.threads, batch=batch, stat=timing.stat, metadata=machine_metadata(target)
+        )
         settings["provider"] = provider if target in ORT_TARGETS else ""
         table = LatencyTable(target, space, in_chans, num_classes, **settings)
         if out.exists() and not overwrite:
             table = _resume(out, table)
-        _measure_table(table, out, warmup, repeats, fit_samples, progress)
+        _measure_table(table, out, timing, fit_samples=fit_samples, progress=progress)
     table.save(out)
     return table
 
@@ -185,17 +176,17 @@ def fit_correction(table: LatencyTable) -> None:
 
 
 def _measure_table(
-    table: LatencyTable, out: Path, warmup: int, repeats: int, fit_samples: int, progress: bool
+    table: LatencyTable, out: Path, timing: Timing, *, fit_samples: int, progress: bool
 ) -> None:
-    """Fill `table` in place: missing layers first (saved as it goes), then the end-to-end fit."""
+    """Fill `table` in place: missing layers first (saved as it goes), then the end-to-end fit. `timing`'s
+    statistic and threads are the table's (a resumed table keeps its own)."""
     from tqdm import tqdm
 
     check_target(table.target)
     assert table.target in MEASURED_TARGETS
-    timing = dict(threads=table.threads, warmup=warmup, stat=table.stat)
-    if table.target in ORT_TARGETS:
-        timing["provider"] = table.provider
-    table.metadata.update(warmup=warmup, repeats=repeats, load_avg_start=os.getloadavg()[0])
+    assert (timing.stat, timing.threads) == (table.stat, table.threads)
+    where = {"provider": table.provider} if table.target in ORT_TARGETS else {}
+    table.metadata.update(warmup=timing.warmup, repeats=timing.repeats, load_avg_start=os.getloadavg()[0])
     layers = space_layers(table.space, table.in_chans, table.num_classes)
     todo = [s for s in layers if s.key not in table.entries]
     last_save = time.monotonic()
@@ -204,7 +195,7 @@ def _measure_table(
     ):
         example = layer_input(spec, table.batch)
         table.entries[spec.key] = measure_module_ms(
-            layer_module(spec), example, table.target, repeats=repeats, **timing
+            layer_module(spec), example, table.target, timing, **where
         )
         if time.monotonic() - last_save > SAVE_EVERY_S:
             table.save(out)
@@ -215,8 +206,8 @@ def _measure_table(
     for arch in tqdm(archs, desc="end-to-end fit", disable=None if progress else True, unit="subnet"):
         specs = arch_layers(table.space, arch, table.in_chans, table.num_classes)
         measured = measure_arch_ms(
-            table.space, arch, table.target, table.in_chans, table.num_classes,
-            batch=table.batch, repeats=2 * repeats, **timing,
+            table.space, arch, table.target, in_chans=table.in_chans, num_classes=table.num_classes,
+            timing=timing.subnet(), batch=table.batch, **where,
         )  # fmt: skip
         raw = sum(table.entries[s.key] for s in specs)
         table.fit_points.append(

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from supernet.cli_common import add_quiet
 
+from .timing import STATS, Timing
+
 TARGET_HELP = (
     "ort-cpu, ort-cpu-int8 (onnxruntime fp32 / QDQ int8, --provider), torch-cpu, torch-cuda (measured); "
     "fpga-int8 (analytic); macs, params (exact counts)"
 )
 CPU = "CPUExecutionProvider"
-STATS = ("median", "min", "p90", "p99")
 
 
 def _build_io(args: argparse.Namespace):
@@ -56,7 +57,8 @@ def _build(args: argparse.Namespace) -> int:
     check_positive(
         **{k: v for k, v in (("in_chans", args.in_chans), ("num_classes", args.num_classes)) if v is not None}
     )
-    check_positive(threads=args.threads, batch=args.batch, repeats=args.repeats)
+    timing = Timing(warmup=args.warmup, repeats=args.repeats, stat=args.stat, threads=args.threads)
+    check_positive(batch=args.batch)
     space, in_chans, num_classes = _build_io(args)
     table = build_table(
         space,
@@ -64,15 +66,12 @@ def _build(args: argparse.Namespace) -> int:
         args.out,
         in_chans=in_chans,
         num_classes=num_classes,
-        threads=args.threads,
+        timing=timing,
         batch=args.batch,
-        warmup=args.warmup,
-        repeats=args.repeats,
         fit_samples=args.fit_samples,
         overwrite=args.overwrite,
         progress=not args.quiet,
         fpga_preset=args.fpga,
-        stat=args.stat,
         provider=args.provider,
     )
     _print_table(args.out, table)
@@ -94,16 +93,14 @@ def _kit(args: argparse.Namespace) -> int:
     from .kit import make_kit
 
     check_positive(
-        threads=1,
-        **{
-            k: v for k, v in (("in_chans", args.in_chans), ("num_classes", args.num_classes)) if v is not None
-        },
+        **{k: v for k, v in (("in_chans", args.in_chans), ("num_classes", args.num_classes)) if v is not None}
     )
+    timing = Timing(warmup=args.warmup, repeats=args.repeats, stat=args.stat)
     space, in_chans, num_classes = _build_io(args)
     manifest = make_kit(
         space, args.out, in_chans=in_chans, num_classes=num_classes, precision=args.precision,
-        fit_samples=args.fit_samples, holdout=args.holdout, warmup=args.warmup, repeats=args.repeats,
-        stat=args.stat, overwrite=args.overwrite, progress=not args.quiet,
+        fit_samples=args.fit_samples, holdout=args.holdout, timing=timing, overwrite=args.overwrite,
+        progress=not args.quiet,
     )  # fmt: skip
     kinds = [g["kind"] for g in manifest["graphs"]]
     print(
@@ -117,7 +114,9 @@ def _kit(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from .kit_import import import_table
 
-    table = import_table(args.kit, args.timings, args.out, args.stat, args.provider, args.overwrite)
+    table = import_table(
+        args.kit, args.timings, out=args.out, stat=args.stat, provider=args.provider, overwrite=args.overwrite
+    )
     _print_table(args.out, table)
     return 0
 
@@ -127,7 +126,8 @@ def _validate(args: argparse.Namespace) -> int:
     from .table import LatencyTable
     from .validate import validate_table, write_report
 
-    check_positive(samples=args.samples, repeats=args.repeats, passes=args.passes)
+    check_positive(samples=args.samples, passes=args.passes)
+    Timing(warmup=args.warmup, repeats=args.repeats)  # refuse bad counts before the table is read
     table = LatencyTable.load(args.lut)
     if args.timings:
         from .kit_import import validate_timings
@@ -135,8 +135,8 @@ def _validate(args: argparse.Namespace) -> int:
         report = validate_timings(table, args.timings)
     else:
         report = validate_table(
-            table, args.samples, args.seed, args.warmup, args.repeats, passes=args.passes,
-            progress=not args.quiet, independent=not args.no_independent,
+            table, samples=args.samples, seed=args.seed, warmup=args.warmup, repeats=args.repeats,
+            passes=args.passes, progress=not args.quiet, independent=not args.no_independent,
         )  # fmt: skip
     plot = Path(args.plot or Path(args.lut).with_suffix("").as_posix() + "_validation.png")
     report.plot(plot)

@@ -24,6 +24,7 @@ from .errors import LatencyTableError, OptionError
 from .layers import arch_layers, space_layers
 from .measure import module_graph, subnet_graph
 from .modules import layer_input, layer_module
+from .timing import DEFAULT_TIMING, Timing
 from .validate import VALIDATE_SEED, validation_archs
 
 KIT_FORMAT = "supernet-latency-kit"
@@ -48,22 +49,28 @@ def _sha256(path: Path) -> str:
 def make_kit(
     space: SearchSpace,
     out: str | Path,
+    *,
     in_chans: int = 3,
     num_classes: int = 10,
     precision: str = "fp32",
     fit_samples: int = 20,
     holdout: int = 50,
-    warmup: int = 10,
-    repeats: int = 50,
-    stat: str = "median",
+    timing: Timing = DEFAULT_TIMING,
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
     """Write a kit for `space` into the folder `out` and return its manifest. Graphs already there from an
-    interrupted run with the same settings are kept (their hashes are recomputed), so it resumes."""
+    interrupted run with the same settings are kept (their hashes are recomputed), so it resumes.
+
+    `timing` gives the runner's defaults (warm-up, repeats, statistic); the threads are chosen on the
+    device (`run_kit.py --threads`), so `timing.threads` must be 1, the runner's default."""
     from tqdm import tqdm
 
-    check_positive(in_chans=in_chans, num_classes=num_classes, repeats=repeats, holdout=holdout)
+    check_positive(in_chans=in_chans, num_classes=num_classes, holdout=holdout)
+    if timing.threads != 1:
+        raise OptionError(
+            f"a kit's threads are chosen on the device (run_kit.py --threads), not here; got threads={timing.threads}"
+        )
     if fit_samples < 4:
         raise OptionError(f"--fit-samples must be at least 4 (the correction has 3 terms), got {fit_samples}")
     if precision not in PRECISIONS:
@@ -98,7 +105,7 @@ def make_kit(
         if not path.is_file():
             path.parent.mkdir(exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            module_graph(layer_module(spec), layer_input(spec), tmp, precision).replace(path)
+            module_graph(layer_module(spec), layer_input(spec), tmp, precision=precision).replace(path)
         graphs.append({"name": spec.key, "kind": "layer", "file": f"layers/{path.name}"})
     subnets = [("fit", a) for a in fit_archs(space, fit_samples)]
     subnets += [("validate", a) for a in validation_archs(space, holdout)]
@@ -110,7 +117,10 @@ def make_kit(
         if not path.is_file():
             path.parent.mkdir(exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            subnet_graph(space, arch, in_chans, num_classes, tmp, precision).replace(path)
+            graph = subnet_graph(
+                space, arch, in_chans=in_chans, num_classes=num_classes, path=tmp, precision=precision
+            )
+            graph.replace(path)
         layers = [s.key for s in arch_layers(space, arch, in_chans, num_classes)]
         graphs.append(
             {"name": name, "kind": kind, "file": f"subnets/{path.name}", "arch": str(arch), "layers": layers}
@@ -124,7 +134,12 @@ def make_kit(
         "space": space.to_dict(),
         "fit_seed": FIT_SEED,
         "validate_seed": VALIDATE_SEED,
-        "defaults": {"warmup": warmup, "repeats": repeats, "subnet_repeats": 2 * repeats, "stat": stat},
+        "defaults": {
+            "warmup": timing.warmup,
+            "repeats": timing.repeats,
+            "subnet_repeats": timing.subnet().repeats,
+            "stat": timing.stat,
+        },
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runner_sha256": _sha256(RUNNER),
         "graphs": graphs,

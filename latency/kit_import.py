@@ -17,8 +17,8 @@ from supernet import SearchSpace, SupernetError
 from .build import fit_correction
 from .errors import LatencyTableError
 from .kit import KIT_FORMAT, KIT_VERSION, canonical_sha256
-from .measure import STATS, check_stat
 from .table import LatencyTable
+from .timing import STATS, check_stat
 
 TIMINGS_FORMAT = "supernet-kit-timings"
 PRECISION_TARGET = {"fp32": "ort-cpu", "int8": "ort-cpu-int8"}
@@ -86,6 +86,7 @@ def load_timings(path: str | Path, manifest: dict, provider: str | None = None) 
 def import_table(
     kit: str | Path,
     timings_path: str | Path,
+    *,
     out: str | Path,
     stat: str | None = None,
     provider: str | None = None,
@@ -164,7 +165,7 @@ def validate_timings(table: LatencyTable, timings_path: str | Path):
     predicted = [table.predict_ms(a) for a in archs]
     raw = [sum(v for _, v in table.breakdown(a)) for a in archs]
     report = ValidationReport(
-        table.target, [str(a) for a in archs], predicted, measured, raw, stat=table.stat
+        table.target, [str(a) for a in archs], predicted, measured, raw_sum_ms=raw, stat=table.stat
     )
     report.load = {k: device[k] for k in ("load_avg_start", "load_avg_end") if k in device}
     report.source = f"timed on the device by run_kit.py ({Path(timings_path).name})"

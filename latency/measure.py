@@ -1,11 +1,8 @@
-"""Timing on a target: one module, one ONNX graph or one whole subnet, with warm-up, repeats and a statistic.
-
-`stat` is the statistic of the timed runs (see `STATS`): `median` (default: the typical latency a user
-measures), `p90`/`p99` (tail latency, for serving) or `min` (a lower bound, and the steadiest on a
-machine shared with other work). docs/latency.md says when to use which.
+"""Timing on a target: one module, one ONNX graph or one whole subnet, as a `Timing` says (warm-up,
+repeats, the statistic kept and threads; see `latency.timing`). docs/latency.md says which statistic when.
 
 Targets that run code: `ort-cpu` (the graph exported by `latency.onnx`, run by an onnxruntime session on
-`provider`, CPU by default, with `threads` intra-op threads and all graph optimisations, i.e. as the
+`provider`, CPU by default, with `timing.threads` intra-op threads and all graph optimisations, i.e. as the
 shipped ONNX runs), `ort-cpu-int8` (the same graph quantised by `latency.quantize`, as `extract --int8`
 ships it), `torch-cpu` (eager PyTorch in inference mode) and `torch-cuda` (eager, timed between
 `cuda.synchronize()` calls). Batch size 1 by default: the deployment case.
@@ -26,16 +23,10 @@ from supernet import ArchConfig, SearchSpace, build_subnet
 
 from .errors import TargetError
 from .onnx import CPU_PROVIDER, export_onnx, export_subnet, ort_session
-from .table import STATS
+from .timing import DEFAULT_TIMING, Timing, check_stat
 
 ORT_TARGETS = {"ort-cpu": "fp32", "ort-cpu-int8": "int8"}  # target -> precision of the timed graph
 MEASURED_TARGETS = (*ORT_TARGETS, "torch-cpu", "torch-cuda")
-DEFAULT_STAT = "median"
-
-
-def check_stat(stat: str) -> None:
-    if stat not in STATS:
-        raise TargetError(f"timing statistic {stat!r} is unknown; allowed: {', '.join(STATS)}")
 
 
 def summarize_ms(times_ns: list[int], stat: str) -> float:
@@ -49,19 +40,17 @@ def summarize_ms(times_ns: list[int], stat: str) -> float:
     return float(value() if value else np.percentile(x, float(stat[1:]))) / 1e6
 
 
-def time_ms(
-    run: Callable[[], object], warmup: int = 10, repeats: int = 50, stat: str = DEFAULT_STAT
-) -> float:
-    """`stat` of the wall times of `repeats` calls of `run()` after `warmup` calls, in ms."""
-    check_stat(stat)
-    for _ in range(warmup):
+def time_ms(run: Callable[[], object], timing: Timing = DEFAULT_TIMING) -> float:
+    """`timing.stat` of the wall times of `timing.repeats` calls of `run()` after `timing.warmup` calls, in ms
+    (`run` applies `timing.threads` itself)."""
+    for _ in range(timing.warmup):
         run()
     times = []
-    for _ in range(repeats):
+    for _ in range(timing.repeats):
         start = time.perf_counter_ns()
         run()
         times.append(time.perf_counter_ns() - start)
-    return summarize_ms(times, stat)
+    return summarize_ms(times, timing.stat)
 
 
 def _onnx_input(session, batch: int):
@@ -78,19 +67,17 @@ def _onnx_input(session, batch: int):
 
 def measure_onnx_ms(
     onnx_model: str | Path | bytes,
-    threads: int = 1,
+    timing: Timing = DEFAULT_TIMING,
+    *,
     batch: int = 1,
-    warmup: int = 10,
-    repeats: int = 50,
-    stat: str = DEFAULT_STAT,
     provider: str = CPU_PROVIDER,
 ) -> float:
-    """Latency (`stat` of the runs) in ms of one ONNX graph (a path or bytes) under onnxruntime."""
+    """Latency (`timing.stat` of the runs) in ms of one ONNX graph (a path or bytes) under onnxruntime."""
     if not isinstance(onnx_model, bytes) and not Path(onnx_model).is_file():
         raise TargetError(f"ONNX file not found: {onnx_model}")
-    session = ort_session(onnx_model, threads, provider)
+    session = ort_session(onnx_model, timing.threads, provider)
     feed = _onnx_input(session, batch)
-    return time_ms(lambda: session.run(None, feed), warmup, repeats, stat)
+    return time_ms(lambda: session.run(None, feed), timing)
 
 
 def check_target(target: str) -> None:
@@ -121,7 +108,13 @@ def module_graph(module: nn.Module, example: torch.Tensor, path: Path, precision
 
 
 def subnet_graph(
-    space: SearchSpace, arch: ArchConfig, in_chans: int, num_classes: int, path: Path, precision: str = "fp32"
+    space: SearchSpace,
+    arch: ArchConfig,
+    *,
+    in_chans: int,
+    num_classes: int,
+    path: Path,
+    precision: str = "fp32",
 ) -> Path:
     """Write the whole subnet `arch` as `supernet extract` ships it (`model.onnx` / `model.int8.onnx`)."""
     model = build_subnet(space, arch.validate(space), num_classes, in_chans).eval()
@@ -141,30 +134,28 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
-def _ort_graph_ms(write: Callable[[Path], Path], batch: int, provider: str, **timing) -> float:
+def _ort_graph_ms(write: Callable[[Path], Path], timing: Timing, batch: int, provider: str) -> float:
     with tempfile.TemporaryDirectory() as tmp, one_torch_thread():
         path = write(Path(tmp) / "graph.onnx")
-        return measure_onnx_ms(path, batch=batch, provider=provider, **timing)
+        return measure_onnx_ms(path, timing, batch=batch, provider=provider)
 
 
 def measure_module_ms(
     module: nn.Module,
     example: torch.Tensor,
     target: str,
-    threads: int = 1,
-    warmup: int = 10,
-    repeats: int = 50,
-    stat: str = DEFAULT_STAT,
+    timing: Timing = DEFAULT_TIMING,
+    *,
     provider: str = CPU_PROVIDER,
 ) -> float:
-    """Latency (`stat` of the runs) in ms of `module(example)` on `target` (the batch size is `example`'s)."""
+    """Latency (`timing.stat` of the runs) in ms of `module(example)` on `target` (the batch size is
+    `example`'s)."""
     check_target(target)
     module = module.eval()
     if target in ORT_TARGETS:
-        timing = dict(threads=threads, warmup=warmup, repeats=repeats, stat=stat)
         write = lambda p: module_graph(module, example, p, ORT_TARGETS[target])  # noqa: E731
-        return _ort_graph_ms(write, example.shape[0], provider, **timing)
-    torch.set_num_threads(threads)
+        return _ort_graph_ms(write, timing, example.shape[0], provider)
+    torch.set_num_threads(timing.threads)
     if target == "torch-cuda":
         module, example = module.cuda(), example.cuda()
 
@@ -178,29 +169,29 @@ def measure_module_ms(
             module(example)
 
     with torch.inference_mode():
-        return time_ms(run, warmup, repeats, stat)
+        return time_ms(run, timing)
 
 
 def measure_arch_ms(
     space: SearchSpace,
     arch: ArchConfig,
     target: str,
+    *,
     in_chans: int,
     num_classes: int,
-    threads: int = 1,
+    timing: Timing = DEFAULT_TIMING,
     batch: int = 1,
-    warmup: int = 10,
-    repeats: int = 50,
-    stat: str = DEFAULT_STAT,
     provider: str = CPU_PROVIDER,
 ) -> float:
     """End-to-end latency in ms of the whole subnet `arch`: on onnxruntime targets the very graph
     `supernet extract` ships, on torch targets the module `build_subnet` builds."""
     check_target(target)
-    timing = dict(threads=threads, warmup=warmup, repeats=repeats, stat=stat)
     if target in ORT_TARGETS:
-        write = lambda p: subnet_graph(space, arch, in_chans, num_classes, p, ORT_TARGETS[target])  # noqa: E731
-        return _ort_graph_ms(write, batch, provider, **timing)
+        precision = ORT_TARGETS[target]
+        write = lambda p: subnet_graph(  # noqa: E731
+            space, arch, in_chans=in_chans, num_classes=num_classes, path=p, precision=precision
+        )
+        return _ort_graph_ms(write, timing, batch, provider)
     model = build_subnet(space, arch.validate(space), num_classes, in_chans).eval()
     example = torch.randn(batch, in_chans, arch.resolution, arch.resolution)
-    return measure_module_ms(model, example, target, **timing)
+    return measure_module_ms(model, example, target, timing)

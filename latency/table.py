@@ -21,8 +21,8 @@ from supernet.files import atomic_write_text
 
 from .errors import LatencyTableError, MissingEntryError
 from .layers import LayerSpec, arch_layers
+from .timing import STATS
 
-STATS = ("median", "min", "p90", "p99")  # as latency.measure.STATS (not imported: it pulls in torch)
 FORMAT = "supernet-latency-table"
 VERSION = 1
 TARGETS = ("ort-cpu", "ort-cpu-int8", "torch-cpu", "torch-cuda", "fpga-int8", "macs", "params")

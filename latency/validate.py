@@ -13,7 +13,7 @@ import os
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from pathlib import Path
 
 from supernet.files import atomic_write_text
@@ -29,6 +29,7 @@ from .measure import (
     subnet_graph,
 )
 from .table import LatencyTable
+from .timing import Timing
 
 VALIDATE_SEED = 0
 
@@ -49,6 +50,7 @@ class ValidationReport:
     archs: list[str]
     predicted_ms: list[float]
     measured_ms: list[float]
+    _: KW_ONLY
     raw_sum_ms: list[float] = field(default_factory=list)
     passes_ms: list[list[float]] = field(default_factory=list)
     seed: int = VALIDATE_SEED
@@ -164,6 +166,7 @@ def validation_archs(space, samples: int, seed: int = VALIDATE_SEED) -> list:
 
 def validate_table(
     table: LatencyTable,
+    *,
     samples: int = 50,
     seed: int = VALIDATE_SEED,
     warmup: int = 10,
@@ -173,7 +176,8 @@ def validate_table(
     independent: bool = True,
 ) -> ValidationReport:
     """Measure `samples` random subnets (drawn with `seed`, not the fit's seed) end to end on the table's
-    own target, provider, threads, batch and statistic, and pair each with the table's prediction.
+    own target, provider, threads, batch and statistic, and pair each with the table's prediction. Each
+    measurement is `warmup` untimed and `repeats` timed runs (the table's `Timing`, with these counts).
 
     Every subnet is measured once per pass, the passes minutes apart; a subnet's measurement is the
     min of its passes for the `min` statistic, else their median. Two or more passes also give the
@@ -190,11 +194,11 @@ def validate_table(
         raise LatencyTableError(
             f"target {table.target} is not measured, so there is nothing to validate against"
         )
+    timing = Timing(warmup=warmup, repeats=repeats, stat=table.stat, threads=table.threads)
     archs = validation_archs(table.space, samples, seed)
     predicted = [table.predict_ms(a) for a in archs]
     raw = [sum(v for _, v in table.breakdown(a)) for a in archs]
     load_start, busy_start, t0 = os.getloadavg()[0], _cpu_busy(), time.monotonic()
-    timing = dict(threads=table.threads, batch=table.batch, warmup=warmup, repeats=repeats, stat=table.stat)
     onnx = table.target in ORT_TARGETS
     bar = dict(disable=None if progress else True, unit="subnet")  # None: bars only on a terminal
     threads = one_torch_thread() if onnx else contextlib.nullcontext()
@@ -202,14 +206,20 @@ def validate_table(
         if onnx:
             precision = ORT_TARGETS[table.target]
             files = [
-                subnet_graph(table.space, a, table.in_chans, table.num_classes, Path(tmp) / f"{i}.onnx", precision)
+                subnet_graph(
+                    table.space, a, in_chans=table.in_chans, num_classes=table.num_classes,
+                    path=Path(tmp) / f"{i}.onnx", precision=precision,
+                )
                 for i, a in enumerate(tqdm(archs, desc="exporting subnets", **bar))
             ]  # fmt: skip
         runs = [(p, i) for p in range(passes) for i in range(samples)]
         times = [
-            measure_onnx_ms(files[i], provider=table.provider, **timing)
+            measure_onnx_ms(files[i], timing, batch=table.batch, provider=table.provider)
             if onnx
-            else measure_arch_ms(table.space, archs[i], table.target, table.in_chans, table.num_classes, **timing)
+            else measure_arch_ms(
+                table.space, archs[i], table.target, in_chans=table.in_chans, num_classes=table.num_classes,
+                timing=timing, batch=table.batch,
+            )
             for _, i in tqdm(runs, desc=f"validating on {table.target} ({table.stat})", **bar)
         ]  # fmt: skip
         ind = []
@@ -230,8 +240,9 @@ def validate_table(
     if busy_start and busy_end:
         load["cpu_busy_pct"] = 100.0 * (busy_end[0] - busy_start[0]) / max(busy_end[1] - busy_start[1], 1)
     return ValidationReport(
-        table.target, [str(a) for a in archs], predicted, measured, raw, per_pass, seed, load, table.stat, ind
-    )
+        table.target, [str(a) for a in archs], predicted, measured, raw_sum_ms=raw, passes_ms=per_pass,
+        seed=seed, load=load, stat=table.stat, independent_ms=ind,
+    )  # fmt: skip
 
 
 def write_report(

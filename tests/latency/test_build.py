@@ -9,6 +9,7 @@ from latency.errors import LatencyTableError, TargetError
 from latency.fpga import FpgaCostModel
 from latency.layers import arch_layers
 from latency.table import LatencyTable
+from latency.timing import Timing
 from supernet import SearchSpace, SupernetError
 
 from .conftest import tiny_space
@@ -56,7 +57,7 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
     out = tmp_path / "lut.json"
     calls = []
 
-    def fake_layer(module, example, target, **timing):
+    def fake_layer(module, example, target, timing, **where):
         calls.append(example.shape)
         if len(calls) == 5:
             raise KeyboardInterrupt
@@ -101,11 +102,14 @@ def test_count_and_fpga_targets_never_replace_an_existing_file(tmp_path):
     "kwargs,match",
     [({"in_chans": 0}, "--in-chans"), ({"num_classes": -1}, "--num-classes"), ({"threads": 0}, "--threads"),
      ({"batch": 0}, "--batch"), ({"repeats": 0}, "--repeats"), ({"fit_samples": 3}, "--fit-samples"),
-     ({"stat": "mean"}, "allowed: median, min, p90, p99")],
+     ({"stat": "mean"}, "allowed: median, min, p90, p99"), ({"warmup": -1}, "--warmup")],
 )  # fmt: skip
 def test_out_of_range_settings_are_refused_before_anything_runs(tmp_path, kwargs, match):
-    with pytest.raises(SupernetError, match=match):
-        build_table(tiny_space(), "ort-cpu", tmp_path / "t.json", **kwargs)
+    knobs = {"threads", "repeats", "stat", "warmup"}
+    with pytest.raises(SupernetError, match=match):  # a Timing refuses its knobs when it is made
+        timing = Timing(**{k: v for k, v in kwargs.items() if k in knobs})
+        rest = {k: v for k, v in kwargs.items() if k not in knobs}
+        build_table(tiny_space(), "ort-cpu", tmp_path / "t.json", timing=timing, **rest)
     assert not (tmp_path / "t.json").exists()
 
 
@@ -123,11 +127,9 @@ def test_real_build_on_ort_cpu(tmp_path):
         space,
         "ort-cpu",
         tmp_path / "lut.json",
-        warmup=2,
-        repeats=5,
+        timing=Timing(warmup=2, repeats=5, stat="median"),
         fit_samples=4,
         progress=False,
-        stat="median",
     )
     assert table.complete and len(table.entries) == len(space_layers(space, 3, 10))
     assert all(v > 0 for v in table.entries.values())
@@ -146,8 +148,8 @@ def test_real_int8_build_times_quantized_graphs(tmp_path):
     """`ort-cpu-int8` times each layer and fit subnet as the QDQ graph `extract --int8` ships."""
     space = tiny_space()
     table = build_table(
-        space, "ort-cpu-int8", tmp_path / "lut.json", warmup=1, repeats=3, fit_samples=4, progress=False,
-        stat="p90",
+        space, "ort-cpu-int8", tmp_path / "lut.json", timing=Timing(warmup=1, repeats=3, stat="p90"),
+        fit_samples=4, progress=False,
     )  # fmt: skip
     assert table.precision == "int8" and table.stat == "p90" and table.complete
     assert all(v > 0 for v in table.entries.values()) and table.predict_ms(space.largest()) > 0

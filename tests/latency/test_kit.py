@@ -17,6 +17,7 @@ from latency.kit import make_kit
 from latency.kit_import import validate_timings
 from latency.layers import space_layers
 from latency.table import LatencyTable
+from latency.timing import Timing
 from supernet import SearchSpace
 from supernet_cli import main
 
@@ -40,7 +41,14 @@ def run_runner(python: str, kit: Path, out: Path, *extra: str) -> subprocess.Com
 def kit(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("kit") / "kit"
     make_kit(
-        SearchSpace.resolve(str(SPACE)), out, 1, 10, fit_samples=6, holdout=5, repeats=30, progress=False
+        SearchSpace.resolve(str(SPACE)),
+        out,
+        in_chans=1,
+        num_classes=10,
+        fit_samples=6,
+        holdout=5,
+        timing=Timing(repeats=30),
+        progress=False,
     )
     return out
 
@@ -215,8 +223,8 @@ def test_int8_kit_holds_the_quantized_graphs(tmp_path):
     manifest = make_kit(
         SearchSpace.resolve(str(SPACE)),
         out,
-        1,
-        10,
+        in_chans=1,
+        num_classes=10,
         precision="int8",
         fit_samples=4,
         holdout=1,

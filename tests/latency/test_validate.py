@@ -2,6 +2,7 @@ import pytest
 
 import latency.validate as validate
 from latency.errors import LatencyTableError
+from latency.timing import Timing
 from latency.validate import ValidationReport, validate_table, write_report
 
 
@@ -77,7 +78,12 @@ def test_real_ort_validation_reports_the_independent_timer(tmp_path):
     from .conftest import tiny_space
 
     table = build_table(
-        tiny_space(), "ort-cpu", tmp_path / "lut.json", warmup=2, repeats=5, fit_samples=4, progress=False
+        tiny_space(),
+        "ort-cpu",
+        tmp_path / "lut.json",
+        timing=Timing(warmup=2, repeats=5),
+        fit_samples=4,
+        progress=False,
     )
     report = validate_table(table, samples=3, warmup=2, repeats=10, passes=1, progress=False)
     s = report.summary()
