@@ -67,7 +67,8 @@ def train_rate(space_name: str, img_size: int, batch: int, steps: int) -> float:
     times = []
     for step in range(steps + 1):
         start = time.perf_counter()
-        sandwich_backward(model, x, y, step_archs(space, 0, step, 2, True), 0.1, True)
+        archs = step_archs(space, seed=0, step=step, num_random=2, sandwich=True)
+        sandwich_backward(model, x, y, archs, label_smoothing=0.1, inplace_distill=True)
         opt.step()
         opt.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)

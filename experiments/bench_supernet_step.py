@@ -33,6 +33,7 @@ def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:
 
 def bench(
     space: SearchSpace,
+    *,
     in_chans: int,
     batch: int,
     rounds: int,
@@ -90,8 +91,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     rows = bench(
-        SearchSpace.resolve(args.space), args.in_chans, args.batch, args.rounds, args.iters, args.seed, fmt
-    )
+        SearchSpace.resolve(args.space), in_chans=args.in_chans, batch=args.batch, rounds=args.rounds,
+        iters=args.iters, seed=args.seed, fmt=fmt,
+    )  # fmt: skip
     worst = max(r["ratio"] for r in rows)
     print(f"worst ratio {worst:.3f} (goal <= 1.05)")
     if args.out:

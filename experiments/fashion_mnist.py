@@ -157,7 +157,9 @@ def pareto(args: argparse.Namespace) -> None:
             }
         )
     config = TrainConfig(dataset="fashion-mnist", data_dir=str(data), epochs=args.epochs, seed=args.seed)
-    bundle = load_data("fashion-mnist", str(data), config.seed, config.val_fraction, True)
+    bundle = load_data(
+        "fashion-mnist", str(data), seed=config.seed, val_fraction=config.val_fraction, augment=True
+    )
     resolution = max(space.resolutions)
     for width in WIDTHS:
         path = root / f"mbv2_{width:g}.json"
@@ -208,10 +210,10 @@ def pareto(args: argparse.Namespace) -> None:
             )
     for i, row in enumerate(rows):
         row["measured_ms"] = float(np.median(times[i]))
-    write_pareto(rows, metrics, args, budgets, table)
+    write_pareto(rows, metrics, args=args, budgets=budgets, table=table)
 
 
-def write_pareto(rows: list[dict], metrics: dict, args: argparse.Namespace, budgets, table) -> None:
+def write_pareto(rows: list[dict], metrics: dict, *, args: argparse.Namespace, budgets, table) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,11 +288,17 @@ def ablations(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         train_supernet(root / f"ablation-{i}", data, args.epochs, flags)
         ckpt = load_checkpoint(root / f"ablation-{i}")
-        bundle = load_data("fashion-mnist", str(data), ckpt.config.seed, ckpt.config.val_fraction, False)
+        bundle = load_data(
+            "fashion-mnist",
+            str(data),
+            seed=ckpt.config.seed,
+            val_fraction=ckpt.config.val_fraction,
+            augment=False,
+        )
         calib = calibration_images(bundle, ckpt.config.calib_images, ckpt.config.seed)
         test_x, test_y = stack(bundle.test)
         accs = {
-            k: evaluate_subnet(ckpt.model, arch, calib, test_x, test_y)
+            k: evaluate_subnet(ckpt.model, arch, calib, test_x, labels=test_y)
             for k, arch in (("smallest", ckpt.space.smallest()), ("largest", ckpt.space.largest()))
         }
         rows.append((name, " ".join(flags) or "(defaults)", accs, time.perf_counter() - start))

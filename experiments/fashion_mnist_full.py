@@ -215,7 +215,9 @@ def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    bundle = load_data("fashion-mnist", config.data_dir, config.seed, config.val_fraction, True)
+    bundle = load_data(
+        "fashion-mnist", config.data_dir, seed=config.seed, val_fraction=config.val_fraction, augment=True
+    )
     result = train_static(model, bundle, config, resolution, state_path=path.with_suffix(".state.pt"))
     x = torch.zeros(1, 1, resolution, resolution)
     from fvcore.nn import FlopCountAnalysis
@@ -264,7 +266,7 @@ def stage_scratch(args, root: Path) -> None:
         arch = ArchConfig.from_string(card["arch_string"])
         print(f"{tag} arch {arch} from scratch, {config.epochs} epochs", flush=True)
         torch.manual_seed(args.seed)
-        model = build_subnet(space, arch, 10, 1, config.drop_rate)
+        model = build_subnet(space, arch, 10, 1, drop_rate=config.drop_rate)
         path = root / "scratch" / f"{tag}.json"
         train_alone(model, path, config, arch.resolution)
         if "arch" not in json.loads(path.read_text()):

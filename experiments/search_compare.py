@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     ckpt = open_checkpoint(args.checkpoint)
     model = ckpt.model
     if args.lut:
-        table = open_table(args.lut, model, None)
+        table = open_table(args.lut, model, target=None)
     else:
         table = count_table(ckpt.space, args.target, model.in_chans, model.num_classes)
     data = load_eval_data(ckpt.config, ckpt.space, num_search_calib=args.search_calib_images)
@@ -88,7 +88,7 @@ def main(argv=None) -> None:
         for strategy in strategies:
             for seed in range(args.seeds):
                 ev = ArchEvaluator(val_score, table.predict, args.evals)
-                best = run_search(ckpt.space, ev, [budget], strategy, seed)[budget]
+                best = run_search(ckpt.space, ev, budgets_ms=[budget], strategy=strategy, seed=seed)[budget]
                 curve, top = [], 0.0
                 for e in ev.history:
                     top = max(top, e.score if e.latency_ms <= budget else 0.0)
@@ -100,7 +100,10 @@ def main(argv=None) -> None:
                 f"budget {budget:g} {strategy}: val {[round(r[0], 4) for r in results[(budget, strategy)]]}"
             )
     elapsed = time.time() - start
-    write_report(args, ckpt, table, budgets, strategies, results, val_cache, data, elapsed)
+    write_report(
+        args, ckpt, table=table, budgets=budgets, strategies=strategies, results=results, val_cache=val_cache,
+        data=data, elapsed=elapsed,
+    )  # fmt: skip
 
 
 class ScoreCache:
@@ -153,7 +156,7 @@ def _checkpoint_line(ckpt) -> str:
     )
 
 
-def write_report(args, ckpt, table, budgets, strategies, results, val_cache, data, elapsed) -> None:
+def write_report(args, ckpt, *, table, budgets, strategies, results, val_cache, data, elapsed) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -115,14 +115,14 @@ def _start_extract(args: argparse.Namespace) -> dict:
     _check_out(out, args.overwrite or args.resume, resumable=True)
     set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
-    table = open_table(args.lut, ckpt.model, args.target, args.provider, args.int8)
+    table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
     check_unit(asked_unit, flag, table.unit)
     check_budgets(ckpt.space, table.predict, budgets, table.unit)
     with owned_folder(out):
-        return _run_extract(args, out, budgets, ckpt, table)
+        return _run_extract(args, out, budgets=budgets, ckpt=ckpt, table=table)
 
 
-def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
+def _run_extract(args, out: Path, *, budgets: list[float], ckpt, table) -> dict:
     from .evaluator import ArchEvaluator
     from .export import export_arch
     from .journal import JOURNAL, SearchJournal
@@ -131,7 +131,11 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
     from .search import run_search
 
     data = load_eval_data(
-        ckpt.config, ckpt.space, args.calib_images, args.search_calib_images, args.loader_workers
+        ckpt.config,
+        ckpt.space,
+        num_calib=args.calib_images,
+        num_search_calib=args.search_calib_images,
+        workers=args.loader_workers,
     )
     latency = latency_spec(table, args.target, args.lut)
     same_scores = {
@@ -151,7 +155,7 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
     )
     evaluator.preload(previous)
     try:
-        best = run_search(ckpt.space, evaluator, budgets, args.strategy, args.seed)
+        best = run_search(ckpt.space, evaluator, budgets_ms=budgets, strategy=args.strategy, seed=args.seed)
     finally:
         evaluator.close()
     search_meta = {
@@ -170,9 +174,9 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
         card = export_arch(
             ckpt.model,
             ev.arch,
-            folder,
-            data,
-            latency,
+            out_dir=folder,
+            data=data,
+            latency=latency,
             source=source_info(ckpt),
             int8=args.int8,
             dynamo=args.dynamo,
@@ -196,7 +200,13 @@ def _run_extract(args, out: Path, budgets: list[float], ckpt, table) -> dict:
             )
     _remove_stale(out, folders)
     atomic_write_text(out / "pareto.md", budget_table(best, table.unit, measured, table.stat))
-    plot_pareto(evaluator, best, out / "pareto.png", table.unit, f"{ckpt.space.name} on {table.target}")
+    plot_pareto(
+        evaluator,
+        best,
+        path=out / "pareto.png",
+        unit=table.unit,
+        title=f"{ckpt.space.name} on {table.target}",
+    )
     save_search(out / "search.json", evaluator, best, **search_meta)  # last: marks a complete extract
     journal.remove()
     print(
@@ -249,15 +259,19 @@ def _run_export(args: argparse.Namespace) -> dict:
     set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, ckpt.space)
-    table = open_table(args.lut, ckpt.model, args.target, args.provider, args.int8) if args.lut else None
+    table = None
+    if args.lut:
+        table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
     with owned_folder(out):
-        data = load_eval_data(ckpt.config, ckpt.space, args.calib_images, workers=args.loader_workers)
+        data = load_eval_data(
+            ckpt.config, ckpt.space, num_calib=args.calib_images, workers=args.loader_workers
+        )
         card = export_arch(
             ckpt.model,
             arch,
-            out,
-            data,
-            latency_spec(table, args.target, args.lut),
+            out_dir=out,
+            data=data,
+            latency=latency_spec(table, args.target, args.lut),
             source=source_info(ckpt),
             int8=args.int8,
             dynamo=args.dynamo,

@@ -7,7 +7,7 @@ card last: a folder with a `card.json` holds a verified export, and a failed run
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import torch
@@ -35,6 +35,7 @@ class EvalData:
 
     dataset: str
     preprocessing: Preprocessing
+    _: KW_ONLY
     calib: EvalSet
     val: EvalSet
     test: EvalSet | None
@@ -46,6 +47,7 @@ class LatencySpec:
     """Where the subnet will run: `target` and how to predict (table) and measure (a file -> ms) it there."""
 
     target: str
+    _: KW_ONLY
     predict_ms: Callable[[ArchConfig], float] | None = None
     measure_ms: Callable[[Path, torch.nn.Module, ArchConfig], float] | None = None
     threads: int = 1
@@ -73,6 +75,7 @@ def _accuracies(session, data: EvalData, resolution: int) -> dict:
 def export_arch(
     supernet: ElasticMobileNetV2,
     arch: ArchConfig,
+    *,
     out_dir: str | Path,
     data: EvalData,
     latency: LatencySpec,

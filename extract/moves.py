@@ -56,7 +56,13 @@ def step_gene(space: SearchSpace, arch: ArchConfig, gene: tuple, step: int) -> A
             if v is None:
                 return None
             values[i][where[1]] = v
-    return ArchConfig(res, tuple(widths), tuple(depths), tuple(map(tuple, kernels)), tuple(map(tuple, exps)))
+    return ArchConfig(
+        res,
+        width_mults=tuple(widths),
+        depths=tuple(depths),
+        kernel_sizes=tuple(map(tuple, kernels)),
+        exp_ratios=tuple(map(tuple, exps)),
+    )
 
 
 def random_step(space: SearchSpace, arch: ArchConfig, rng: random.Random, step: int) -> ArchConfig | None:

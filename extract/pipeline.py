@@ -31,6 +31,7 @@ MEASURED = ("ort-cpu", "ort-cpu-int8", "torch-cpu", "torch-cuda")
 def load_eval_data(
     config: TrainConfig,
     space: SearchSpace,
+    *,
     num_calib: int | None = None,
     num_search_calib: int | None = None,
     workers: int = 0,
@@ -58,16 +59,17 @@ def load_eval_data(
     return EvalData(
         bundle.name,
         bundle.preprocessing,
-        calib,
-        EvalSet(bundle.val, bundle.preprocessing, cache=False, workers=workers),
-        EvalSet(bundle.test, bundle.preprocessing, cache=False, workers=workers),
-        search_calib,
+        calib=calib,
+        val=EvalSet(bundle.val, bundle.preprocessing, cache=False, workers=workers),
+        test=EvalSet(bundle.test, bundle.preprocessing, cache=False, workers=workers),
+        search_calib=search_calib,
     )
 
 
 def open_table(
     path: str | Path,
     model: ElasticMobileNetV2,
+    *,
     target: str | None,
     provider: str = CPU_PROVIDER,
     int8: bool = False,
@@ -122,7 +124,7 @@ def latency_spec(
 ) -> LatencySpec:
     if table is None:
         target = target or "ort-cpu"
-        return LatencySpec(target, None, measure_fn(target, 1), 1, {})
+        return LatencySpec(target, measure_ms=measure_fn(target, 1))
     info = {
         "path": str(table_path),
         "sha256": sha256_file(table_path),
@@ -135,10 +137,10 @@ def latency_spec(
     }
     return LatencySpec(
         table.target,
-        table.predict,
-        measure_fn(table.target, table.threads, table.stat, table.provider or CPU_PROVIDER),
-        table.threads,
-        info,
+        predict_ms=table.predict,
+        measure_ms=measure_fn(table.target, table.threads, table.stat, table.provider or CPU_PROVIDER),
+        threads=table.threads,
+        table=info,
         stat=table.stat,
         precision=table.precision,
         unit=table.unit,

@@ -42,6 +42,7 @@ def budget_table(
 def plot_pareto(
     evaluator: ArchEvaluator,
     best: dict[float, Evaluation | None],
+    *,
     path: str | Path,
     unit: str = "ms",
     title: str = "",

@@ -154,6 +154,7 @@ def check_budgets(
 def run_search(
     space: SearchSpace,
     evaluator: ArchEvaluator,
+    *,
     budgets_ms: list[float],
     strategy: str = "coarse-to-fine",
     seed: int = 0,

@@ -105,7 +105,7 @@ def layer_ops(layer: LayerSpec) -> list[FpgaOp]:
     return ops
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpCost:
     """Estimated cost of one op on one core. `utilisation` = MACs / (cycles x peak MACs per cycle)."""
 
@@ -123,7 +123,7 @@ class OpCost:
         return "memory" if self.memory_cycles > self.compute_cycles else "compute"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LayerCost:
     """Estimated cost of one layer (sum of its ops); `bound` is what limits most of its cycles."""
 
@@ -143,7 +143,7 @@ class LayerCost:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResourceReport:
     """Estimated resources of the configured accelerator (array multipliers and on-chip buffers only:
     accumulators, pooling and control logic are not counted) against what the device has."""
@@ -219,8 +219,8 @@ class FpgaCostModel:
         memory = moved / c.bytes_per_cycle
         cycles = max(compute, memory) + c.op_overhead_cycles
         return OpCost(
-            op, op.macs, moved, compute, memory, cycles, cycles / (c.clock_mhz * 1e3),
-            op.macs / (cycles * c.macs_per_cycle),
+            op=op, macs=op.macs, bytes=moved, compute_cycles=compute, memory_cycles=memory, cycles=cycles,
+            ms=cycles / (c.clock_mhz * 1e3), utilisation=op.macs / (cycles * c.macs_per_cycle),
         )  # fmt: skip
 
     def _traffic(self, weight_bytes: float, in_bytes: float) -> float:
@@ -242,9 +242,10 @@ class FpgaCostModel:
             macs = sum(o.macs for o in ops)
             memory_share = sum(o.cycles for o in ops if o.bound == "memory")
             cost = LayerCost(
-                ops, macs, sum(o.bytes for o in ops), sum(o.compute_cycles for o in ops),
-                sum(o.memory_cycles for o in ops), cycles, sum(o.ms for o in ops),
-                macs / (cycles * self.config.macs_per_cycle), "memory" if 2 * memory_share > cycles else "compute",
+                ops=ops, macs=macs, bytes=sum(o.bytes for o in ops),
+                compute_cycles=sum(o.compute_cycles for o in ops), memory_cycles=sum(o.memory_cycles for o in ops),
+                cycles=cycles, ms=sum(o.ms for o in ops), utilisation=macs / (cycles * self.config.macs_per_cycle),
+                bound="memory" if 2 * memory_share > cycles else "compute",
             )  # fmt: skip
             self._cache[layer] = cost
         return cost
@@ -276,6 +277,8 @@ class FpgaCostModel:
             )
         )
         return ResourceReport(
-            c.name, c.device, c.cores, c.macs_per_cycle, 2 * pes * c.clock_mhz / 1e3, per_dsp, dsp,
-            c.dsp_available, lut_mult, lut, c.lut_available, onchip, c.onchip_kb_available, fits,
+            name=c.name, device=c.device, cores=c.cores, macs_per_cycle=c.macs_per_cycle,
+            peak_gops=2 * pes * c.clock_mhz / 1e3, macs_per_dsp=per_dsp, dsp=dsp, dsp_available=c.dsp_available,
+            lut_per_mult=lut_mult, lut=lut, lut_available=c.lut_available, onchip_kb=onchip,
+            onchip_kb_available=c.onchip_kb_available, fits=fits,
         )  # fmt: skip

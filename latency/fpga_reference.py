@@ -54,7 +54,18 @@ def mobilenet_v2(alpha: float = 1.0, res: int = 224, num_classes: int = 1001) ->
         for j in range(depth):
             s = stride if j == 0 else 1
             skip = s == 1 and in_chs == chs(out)
-            layers.append(LayerSpec("mbconv", res, in_chs, chs(out), make_divisible(in_chs * 6), 3, s, skip))
+            layers.append(
+                LayerSpec(
+                    "mbconv",
+                    res,
+                    in_chs,
+                    chs(out),
+                    mid_chs=make_divisible(in_chs * 6),
+                    kernel_size=3,
+                    stride=s,
+                    skip=skip,
+                )
+            )
             res, in_chs = conv_out(res, s), chs(out)
     return layers + [LayerSpec("head", res, in_chs, head, mid_chs=num_classes)]
 
@@ -64,7 +75,11 @@ def mobilenet_v2_from_space(res: int = 224, num_classes: int = 1000) -> Layers:
     space = SearchSpace.preset("mbv2-imagenet")
     depths = (2, 3, 4, 3, 3, 1)
     arch = ArchConfig(
-        res, (1.0,) * 6, depths, tuple((3,) * d for d in depths), tuple((6.0,) * d for d in depths)
+        res,
+        width_mults=(1.0,) * 6,
+        depths=depths,
+        kernel_sizes=tuple((3,) * d for d in depths),
+        exp_ratios=tuple((6.0,) * d for d in depths),
     )
     arch.validate(space)
     return arch_layers(space, arch, 3, num_classes)
@@ -136,7 +151,7 @@ BOARD_PRESETS = {"ZCU102": "zcu102-b4096", "ZCU104": "zcu104-b4096"}
 def published_points(board: str | None = None) -> list[PublishedPoint]:
     """The published figures, optionally for one board ('ZCU102' or 'ZCU104')."""
     points = [
-        PublishedPoint(model, _NETS[model][0], b, fps[i], _NETS[model][1])
+        PublishedPoint(model, zoo_name=_NETS[model][0], board=b, fps=fps[i], build=_NETS[model][1])
         for model, fps in _FPS.items()
         for i, b in enumerate(BOARD_PRESETS)
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from timm.layers import make_divisible
 
@@ -23,6 +23,7 @@ class LayerSpec:
     in_res: int
     in_chs: int
     out_chs: int
+    _: KW_ONLY
     mid_chs: int = 0
     kernel_size: int = 1
     stride: int = 1
@@ -62,9 +63,9 @@ def arch_layers(space: SearchSpace, arch: ArchConfig, in_chans: int, num_classes
                     res,
                     in_chs,
                     out_chs,
-                    make_divisible(in_chs * e),
-                    k,
-                    stride,
+                    mid_chs=make_divisible(in_chs * e),
+                    kernel_size=k,
+                    stride=stride,
                     skip=stride == 1 and in_chs == out_chs,
                 )
             )
@@ -102,7 +103,12 @@ def space_layers(space: SearchSpace, in_chans: int, num_classes: int) -> list[La
                         for in_chs in in_options:
                             mid = _mid(in_chs, e)
                             skip = st.stride == 1 and in_chs == out_chs
-                            add(LayerSpec("mbconv", res, in_chs, out_chs, mid, k, st.stride, skip))
+                            add(
+                                LayerSpec(
+                                    "mbconv", res, in_chs, out_chs, mid_chs=mid, kernel_size=k, stride=st.stride,
+                                    skip=skip,
+                                )
+                            )  # fmt: skip
                         if max(st.depths) > 1:
                             add(
                                 LayerSpec(
@@ -110,10 +116,10 @@ def space_layers(space: SearchSpace, in_chans: int, num_classes: int) -> list[La
                                     conv_out(res, st.stride),
                                     out_chs,
                                     out_chs,
-                                    _mid(out_chs, e),
-                                    k,
-                                    1,
-                                    True,
+                                    mid_chs=_mid(out_chs, e),
+                                    kernel_size=k,
+                                    stride=1,
+                                    skip=True,
                                 )
                             )
             res, in_options = conv_out(res, st.stride), outs

@@ -100,7 +100,7 @@ def summarize(times_ns, np):
             "p99": float(np.percentile(x, 99.0))}  # fmt: skip
 
 
-def time_graph(ort, np, path, provider, threads, batch, warmup, repeats):
+def time_graph(ort, np, path, *, provider, threads, batch, warmup, repeats):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -209,8 +209,9 @@ def run(args):
     for i, g in enumerate(todo, done + 1):
         n = repeats if g["kind"] == "layer" else 2 * repeats
         timings["times"][g["name"]] = time_graph(
-            ort, np, kit / g["file"], args.provider, args.threads, manifest["batch"], warmup, n
-        )
+            ort, np, kit / g["file"], provider=args.provider, threads=args.threads, batch=manifest["batch"],
+            warmup=warmup, repeats=n,
+        )  # fmt: skip
         if time.monotonic() - last > SAVE_EVERY_S or g["kind"] != "layer":
             save(out, timings)
             last = time.monotonic()

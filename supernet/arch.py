@@ -155,7 +155,13 @@ class ArchConfig:
             depths.append(int(m["d"]))
             kernels.append(tuple(int(k) for k in m["k"].split(".")))
             exps.append(tuple(float(e) for e in m["e"].split(".")))
-        return cls(int(parts[0][1:]), tuple(widths), tuple(depths), tuple(kernels), tuple(exps))
+        return cls(
+            int(parts[0][1:]),
+            width_mults=tuple(widths),
+            depths=tuple(depths),
+            kernel_sizes=tuple(kernels),
+            exp_ratios=tuple(exps),
+        )
 
     def validate(self, space: SearchSpace) -> ArchConfig:
         """Raise ArchError naming the first field outside `space`, its value and the allowed values."""

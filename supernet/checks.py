@@ -94,7 +94,7 @@ def float_arg(lo: float | None = None, hi: float | None = None, lo_open: bool = 
                 f"must be a number {_range(lo, hi, lo_open, hi_open)}, got {text!r}"
             )
         try:
-            return check_float("value", value, lo, hi, lo_open, hi_open)
+            return check_float("value", value, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
         except SupernetError as e:
             raise argparse.ArgumentTypeError(str(e).removeprefix("value "))
 

@@ -192,7 +192,13 @@ def _train_here(config, args: argparse.Namespace) -> dict:
     if nproc == "auto" and config.resume:
         nproc = str(saved_world_size(config.out) or "auto")  # a resumed run keeps its process count
     bundle = run_data(config)  # opened once: its size picks the process count, one process trains on it
-    choice = choose_procs(nproc, args.threads, len(bundle.train), config.batch_size, config.device)
+    choice = choose_procs(
+        nproc,
+        args.threads,
+        train_images=len(bundle.train),
+        batch_size=config.batch_size,
+        device=config.device,
+    )
 
     def say() -> None:  # once the run is set up, so a refused run prints only its one error line
         print(

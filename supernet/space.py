@@ -144,10 +144,10 @@ class SearchSpace:
             exps.append(tuple(es))
         return ArchConfig(
             maybe(arch.resolution, self.resolutions),
-            tuple(widths),
-            tuple(depths),
-            tuple(kernels),
-            tuple(exps),
+            width_mults=tuple(widths),
+            depths=tuple(depths),
+            kernel_sizes=tuple(kernels),
+            exp_ratios=tuple(exps),
         )
 
     def crossover(self, a: ArchConfig, b: ArchConfig, rng: random.Random) -> ArchConfig:
@@ -166,10 +166,10 @@ class SearchSpace:
             exps.append(tuple(es))
         return ArchConfig(
             rng.choice((a.resolution, b.resolution)),
-            tuple(widths),
-            tuple(depths),
-            tuple(kernels),
-            tuple(exps),
+            width_mults=tuple(widths),
+            depths=tuple(depths),
+            kernel_sizes=tuple(kernels),
+            exp_ratios=tuple(exps),
         )
 
     def num_archs(self) -> int:

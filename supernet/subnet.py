@@ -41,6 +41,7 @@ def build_subnet(
     arch: ArchConfig,
     num_classes: int = 1000,
     in_chans: int = 3,
+    *,
     drop_rate: float = 0.0,
     act_layer: type[nn.Module] = nn.ReLU6,
 ) -> EfficientNet:

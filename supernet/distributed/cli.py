@@ -90,8 +90,9 @@ def _tune(args: argparse.Namespace) -> int:
         warmup_epochs=tuple(args.warmup_epochs),
     )  # fmt: skip
     rows = run_sweep(
-        base, sweep, args.samples, args.cpus_per_trial, args.grace_epochs, args.reduction_factor,
-        args.address, args.storage or str(Path(args.out).resolve() / "ray"), args.seed,
+        base, sweep, num_samples=args.samples, cpus_per_trial=args.cpus_per_trial, grace_epochs=args.grace_epochs,
+        reduction_factor=args.reduction_factor, address=args.address,
+        storage=args.storage or str(Path(args.out).resolve() / "ray"), seed=args.seed,
     )  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

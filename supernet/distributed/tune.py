@@ -81,6 +81,7 @@ def _trial(params: dict, base: dict, threads: int) -> None:
 def run_sweep(
     base,
     sweep: SweepSpace,
+    *,
     num_samples: int,
     cpus_per_trial: int = 1,
     grace_epochs: int = 1,
@@ -165,7 +166,7 @@ def best_config(base, best: dict, epochs: int, out: str):
 
     from ..checks import check_int
 
-    check_int("--train-epochs", epochs, 1, 100_000, TuneError)
+    check_int("--train-epochs", epochs, lo=1, hi=100_000, error=TuneError)
     chosen = {k: best[k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs")}
     return dataclasses.replace(
         base, **chosen, epochs=epochs, out=str(out), resume=False, progress=True

@@ -59,4 +59,4 @@ def eval_data() -> EvalData:
         EvalSet(images, prep, range(64, 112)),
         EvalSet(images, prep, range(112, 160)),
     )
-    return EvalData("synthetic", prep, calib, val, test)
+    return EvalData("synthetic", prep, calib=calib, val=val, test=test)

@@ -23,9 +23,15 @@ def arch(space):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, supernet, arch, eval_data, mmacs):
     out = tmp_path_factory.mktemp("export") / "deploy"
-    latency = LatencySpec("macs", mmacs, None, 1, {"path": "stand-in"})
+    latency = LatencySpec("macs", predict_ms=mmacs, table={"path": "stand-in"})
     card = export_arch(
-        supernet, arch, out, eval_data, latency, source={"checkpoint": "random-init"}, int8=True
+        supernet,
+        arch,
+        out_dir=out,
+        data=eval_data,
+        latency=latency,
+        source={"checkpoint": "random-init"},
+        int8=True,
     )
     return out, card
 
@@ -96,23 +102,32 @@ def test_exported_onnx_equals_the_supernet_subnet(exported, arch, supernet, eval
 def test_failed_parity_leaves_nothing_behind(tmp_path, supernet, arch, eval_data):
     out = tmp_path / "deploy"
     with pytest.raises(VerificationError, match=r"differ by .* \(allowed 1e-12\)"):
-        export_arch(supernet, arch, out, eval_data, LatencySpec("macs"), atol=1e-12)
+        export_arch(supernet, arch, out_dir=out, data=eval_data, latency=LatencySpec("macs"), atol=1e-12)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_export_keeps_a_previous_export_intact(tmp_path, supernet, arch, eval_data, mmacs):
     out = tmp_path / "deploy"
-    export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs))
+    export_arch(supernet, arch, out_dir=out, data=eval_data, latency=LatencySpec("macs", predict_ms=mmacs))
     before = {p.name: sha256_file(p) for p in out.iterdir()}
     with pytest.raises(VerificationError):
-        export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs), atol=1e-12)
+        export_arch(
+            supernet,
+            arch,
+            out_dir=out,
+            data=eval_data,
+            latency=LatencySpec("macs", predict_ms=mmacs),
+            atol=1e-12,
+        )
     assert {p.name: sha256_file(p) for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["deploy"]
 
 
 @pytest.mark.slow
 def test_dynamo_exporter_passes_the_same_checks(tmp_path, supernet, arch, eval_data):
-    card = export_arch(supernet, arch, tmp_path / "d", eval_data, LatencySpec("macs"), dynamo=True)
+    card = export_arch(
+        supernet, arch, out_dir=tmp_path / "d", data=eval_data, latency=LatencySpec("macs"), dynamo=True
+    )
     assert (
         card["verification"]["exporter"] == "dynamo" and card["verification"]["parity_max_abs_diff"] <= 1e-4
     )
@@ -130,7 +145,9 @@ def test_disk_full_during_export_names_the_folder_and_keeps_the_earlier_export(
     from supernet.errors import OutputError
 
     out = tmp_path / "deploy"
-    export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs), int8=True)
+    export_arch(
+        supernet, arch, out_dir=out, data=eval_data, latency=LatencySpec("macs", predict_ms=mmacs), int8=True
+    )
     before = {p.name: sha256_file(p) for p in out.iterdir()}
 
     def full_disk(subnet, path, *args, **kwargs):
@@ -139,15 +156,21 @@ def test_disk_full_during_export_names_the_folder_and_keeps_the_earlier_export(
 
     monkeypatch.setattr(export_module, "export_onnx", full_disk)
     with pytest.raises(OutputError, match=r"deploy: the disk is full; the earlier export in .* is unchanged"):
-        export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs))
+        export_arch(
+            supernet, arch, out_dir=out, data=eval_data, latency=LatencySpec("macs", predict_ms=mmacs)
+        )
     assert {p.name: sha256_file(p) for p in out.iterdir()} == before  # no staging folder, nothing replaced
 
 
 def test_a_new_export_never_keeps_files_of_an_earlier_one(tmp_path, supernet, arch, eval_data, mmacs):
     out = tmp_path / "deploy"
-    export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs), int8=True)
+    export_arch(
+        supernet, arch, out_dir=out, data=eval_data, latency=LatencySpec("macs", predict_ms=mmacs), int8=True
+    )
     assert (out / "model.int8.onnx").is_file()
-    export_arch(supernet, arch, out, eval_data, LatencySpec("macs", mmacs))  # fp32 only, this time
+    export_arch(
+        supernet, arch, out_dir=out, data=eval_data, latency=LatencySpec("macs", predict_ms=mmacs)
+    )  # fp32 only, this time
     assert sorted(p.name for p in out.iterdir()) == [
         "arch.json", "card.json", "model.json", "model.onnx", "model.safetensors"
     ]  # fmt: skip

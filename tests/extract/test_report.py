@@ -27,10 +27,10 @@ def test_pareto_front_keeps_only_undominated_points(space):
 
 def test_search_log_table_and_plot(tmp_path, space, mmacs, synthetic_accuracy):
     ev = ArchEvaluator(synthetic_accuracy, mmacs, max_evals=8)
-    best = run_search(space, ev, [3.0, 5.0], "coarse-to-fine", seed=0)
+    best = run_search(space, ev, budgets_ms=[3.0, 5.0], strategy="coarse-to-fine", seed=0)
     table = budget_table(best, "MMACs", {3.0: 0.25})
     assert table.splitlines()[2].startswith("| 3 | ") and "| 0.25 |" in table and str(best[5.0].arch) in table
-    png = plot_pareto(ev, best, tmp_path / "pareto.png", "MMACs")
+    png = plot_pareto(ev, best, path=tmp_path / "pareto.png", unit="MMACs")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     log = save_search(tmp_path / "search.json", ev, best, checkpoint_sha256="abc", val_images=10)
     data = json.loads(log.read_text())

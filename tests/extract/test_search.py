@@ -26,7 +26,7 @@ def test_evaluator_caches_and_caps(space, mmacs):
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_every_strategy_respects_budget_and_evaluation_cap(space, mmacs, synthetic_accuracy, strategy):
     ev = ArchEvaluator(synthetic_accuracy, mmacs, max_evals=24)
-    best = run_search(space, ev, [3.0, 6.0], strategy, seed=1)
+    best = run_search(space, ev, budgets_ms=[3.0, 6.0], strategy=strategy, seed=1)
     assert ev.num_evals == 24
     assert set(best) == {3.0, 6.0}
     assert all(e.latency_ms <= 6.0 for e in ev.history)
@@ -40,7 +40,7 @@ def test_search_is_deterministic_given_the_seed(space, mmacs, synthetic_accuracy
     runs = []
     for _ in range(2):
         ev = ArchEvaluator(synthetic_accuracy, mmacs, max_evals=12)
-        run_search(space, ev, [4.0], strategy, seed=3)
+        run_search(space, ev, budgets_ms=[4.0], strategy=strategy, seed=3)
         runs.append([e.arch for e in ev.history])
     assert runs[0] == runs[1]
 
@@ -52,7 +52,9 @@ def test_coarse_to_fine_beats_random_at_equal_evaluations(space, mmacs, syntheti
         scores = {}
         for strategy in ("coarse-to-fine", "random"):
             ev = ArchEvaluator(synthetic_accuracy, mmacs, max_evals=20)
-            scores[strategy] = run_search(space, ev, [4.0], strategy, seed)[4.0].score
+            scores[strategy] = run_search(space, ev, budgets_ms=[4.0], strategy=strategy, seed=seed)[
+                4.0
+            ].score
         gains.append(scores["coarse-to-fine"] - scores["random"])
     assert statistics.mean(gains) > 0 and min(gains) >= 0
 
@@ -61,7 +63,7 @@ def test_budget_below_smallest_subnet_names_the_floor(space, mmacs, synthetic_ac
     ev = ArchEvaluator(synthetic_accuracy, mmacs, max_evals=5)
     floor = mmacs(space.smallest())
     with pytest.raises(BudgetError, match=f"smallest subnet's predicted latency {floor:.4g}"):
-        run_search(space, ev, [floor / 2, 5.0])
+        run_search(space, ev, budgets_ms=[floor / 2, 5.0])
     assert ev.num_evals == 0
 
 
@@ -71,12 +73,12 @@ def test_budget_of_exactly_the_smallest_subnet_finds_it(
 ):
     monkeypatch.setattr(search, "MAX_SAMPLE_TRIES", 50)  # samplers give up fast; the smallest is the fallback
     ev = ArchEvaluator(synthetic_accuracy, mmacs, max_evals=5)
-    best = run_search(space, ev, [mmacs(space.smallest())], strategy)
+    best = run_search(space, ev, budgets_ms=[mmacs(space.smallest())], strategy=strategy)
     assert best[mmacs(space.smallest())].arch == space.smallest()
 
 
 def test_bad_strategy_and_too_few_evaluations(space, mmacs, synthetic_accuracy):
     with pytest.raises(ExtractError, match="unknown search strategy 'grid'"):
-        run_search(space, ArchEvaluator(synthetic_accuracy, mmacs, 5), [5.0], "grid")
+        run_search(space, ArchEvaluator(synthetic_accuracy, mmacs, 5), budgets_ms=[5.0], strategy="grid")
     with pytest.raises(ExtractError, match="3 budgets need at least 3 evaluations"):
-        run_search(space, ArchEvaluator(synthetic_accuracy, mmacs, 2), [4.0, 5.0, 6.0])
+        run_search(space, ArchEvaluator(synthetic_accuracy, mmacs, 2), budgets_ms=[4.0, 5.0, 6.0])

@@ -207,7 +207,7 @@ def test_layers_expand_to_ops_and_predictions_add_up():
             assert [o.op for o in cost.ops] == ops and cost.ms > 0 and 0 < cost.utilisation <= 1
             assert cost.cycles == pytest.approx(sum(o.cycles for o in cost.ops))
             assert cost.to_dict()["ops"][0]["kind"] == ops[0].kind
-    mb = layer_ops(LayerSpec("mbconv", 16, 24, 24, 144, 5, 1, skip=True))
+    mb = layer_ops(LayerSpec("mbconv", 16, 24, 24, mid_chs=144, kernel_size=5, stride=1, skip=True))
     assert [o.kind for o in mb] == ["conv", "dwconv", "conv", "add"] and mb[1].kernel_size == 5
     with pytest.raises(FpgaConfigError, match="layer kind"):
         layer_ops(LayerSpec("attention", 8, 8, 8))
