@@ -67,6 +67,12 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
         "STRICT_SPREAD one worker per node (fails if there are fewer nodes), STRICT_PACK all on one node",
     )
     g.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show Ray's own log lines (worker-group set-up, every rank's reports, cluster warnings)",
+    )
+    g.add_argument(
         "--check-sync",
         action="store_true",
         help="hash the weights on every rank before every step and stop if they differ (slow; debugging)",

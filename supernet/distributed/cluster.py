@@ -60,20 +60,26 @@ def _gcs_wait(timeout_s: int) -> Iterator[None]:
 
 
 def connect(
-    address: str | None = None, num_cpus: int | None = None, timeout_s: int = CONNECT_TIMEOUT_S
+    address: str | None = None,
+    num_cpus: int | None = None,
+    timeout_s: int = CONNECT_TIMEOUT_S,
+    quiet: bool = False,
 ) -> dict:
     """Connect to the cluster at `address` (or start a local one) and return its total resources.
 
     `address`: None starts a new local cluster unless `RAY_ADDRESS` is set (as inside `ray job submit`),
     "auto" joins the cluster started on this machine with `ray start`, "HOST:PORT" joins a head's
     GCS, "ray://HOST:PORT" uses Ray Client (needs `ray[client]`). `num_cpus` caps a local cluster.
-    A connection that already exists in this process is reused.
+    A connection that already exists in this process is reused. `quiet`: this job's Ray processes log
+    errors only (`ray.LoggingConfig`, which also drops the "(Actor pid=...)" prefix of forwarded lines).
     """
     import ray
 
     if ray.is_initialized():
         return ray.cluster_resources()
     kwargs: dict = {"include_dashboard": False, "configure_logging": True, "logging_level": "WARNING"}
+    if quiet:
+        kwargs["logging_config"] = ray.LoggingConfig(encoding="TEXT", log_level="ERROR")
     address = address or os.environ.get("RAY_ADDRESS") or None
     try:
         if address is None:

@@ -23,8 +23,11 @@ exactly like a single-process one (extract it, resume it in one process, or resu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +54,7 @@ class RayConfig:
     max_failures: int = 2
     check_sync: bool = False
     placement_strategy: str = "PACK"
+    verbose: bool = False
 
     def validate(self) -> RayConfig:
         if self.workers < 1:
@@ -80,6 +84,7 @@ class RayConfig:
             max_failures=args.max_failures,
             check_sync=args.check_sync,
             placement_strategy=args.placement_strategy,
+            verbose=getattr(args, "verbose", False),
         ).validate()
 
 
@@ -139,12 +144,13 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
             "or choose another --out"
         )
     owns_connection = not ray.is_initialized()
-    if starts_local_cluster(ray_config.address):  # fail before spending seconds on starting Ray
+    local = starts_local_cluster(ray_config.address)
+    if local:  # fail before spending seconds on starting Ray
         check_resources(
             local_resources(), ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker
         )
-    with FolderLock(check_out_dir(out)):  # one run per directory, for the whole distributed run
-        resources = connect(ray_config.address)
+    with FolderLock(check_out_dir(out)), _train_env(local):  # one run per directory
+        resources = connect(ray_config.address, quiet=not ray_config.verbose)
         try:
             check_resources(
                 resources, ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker
@@ -158,6 +164,27 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
         with result.checkpoint.as_directory() as ckpt_dir:
             _publish(Path(ckpt_dir), out, config)
     return dict(result.metrics)
+
+
+@contextlib.contextmanager
+def _train_env(local: bool) -> Iterator[None]:
+    """Ray Train's environment switches for this run (Ray hands the ones set here on to its workers).
+
+    Workers' `print` goes straight to their stdout (rank 0's progress), not through a logger whose level
+    decides whether it shows. On a local cluster started for this run there is no node that a cloud can
+    preempt, so Ray Train's preemption watcher (whose set-up logs an error line on the console) stays off.
+    """
+    switches = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
+    if local:
+        switches["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] = "0"
+    saved = {k: os.environ.get(k) for k in switches}
+    os.environ.update({k: v for k, v in switches.items() if saved[k] is None})  # a user's own setting wins
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
 
 
 def absolute_paths(config):
@@ -188,6 +215,7 @@ def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: 
         "resume_from": _stage_resume(out, storage, name) if config.resume and has_ckpt else None,
         "threads": max(1, int(ray_config.cpus_per_worker)),
         "check_sync": ray_config.check_sync,
+        "verbose": ray_config.verbose,
     }
     return TorchTrainer(
         train_worker,
@@ -204,9 +232,9 @@ def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: 
             storage_path=storage,
             failure_config=FailureConfig(max_failures=ray_config.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
-            # Ray Train's own INFO lines (worker group, per-rank "Reporting training result" dumps) stay in its
-            # log files; rank 0 prints the run's progress
-            logging_config=LoggingConfig(log_level="WARNING"),
+            # Ray Train's own INFO lines (worker-group set-up, checkpoint uploads) stay in its log files
+            # (--verbose shows them); rank 0 prints the run's progress
+            logging_config=LoggingConfig(log_level="INFO" if ray_config.verbose else "WARNING"),
         ),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +22,10 @@ def train_worker(loop_config: dict) -> None:
     from ..train.trainer import Trainer
     from .sync import StepSync, broadcast_model, gather_digests, mean_over_ranks
 
+    if not loop_config.get("verbose"):
+        # Ray Train logs every rank's "Reporting training result N: TrainingReport(...)" at INFO through
+        # the root logger it set up for this worker; rank 0's own progress lines are printed, not logged
+        logging.getLogger().setLevel(logging.WARNING)
     ctx = ray.train.get_context()
     rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(loop_config["threads"])

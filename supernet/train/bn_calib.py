@@ -10,6 +10,7 @@ where it uses the recalibrated statistics.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import torch
@@ -22,6 +23,10 @@ with warnings.catch_warnings():  # fvcore's import-time torch.jit.script use war
 from ..arch import ArchConfig
 from ..model import ElasticMobileNetV2
 from .resize import resize_to
+
+# fvcore logs "Computing precise BN statistics for N BN layers ..." at INFO for every subnet it calibrates;
+# where a process logs INFO (a Ray Train worker does) that repeats on every evaluation. Our progress says it.
+logging.getLogger("fvcore.nn.precise_bn").setLevel(logging.WARNING)
 
 
 @torch.no_grad()

@@ -71,3 +71,14 @@ def test_calibration_rescues_accuracy_that_garbage_statistics_destroy():
     model.set_active(arch)
     assert accuracy(model, x, labels) < 0.9  # eval mode with the garbage statistics gets them wrong
     assert evaluate_subnet(model, arch, x, x, labels) >= 0.9
+
+
+def test_calibration_logs_nothing_even_where_info_is_logged(caplog):
+    """fvcore says "Computing precise BN statistics ..." at INFO per subnet; a Ray worker logs INFO to the
+    console, where that line repeated on every evaluation. Our own progress says what happens."""
+    import logging
+
+    space = SearchSpace.from_dict(yaml.safe_load(TINY))
+    with caplog.at_level(logging.INFO):
+        recalibrate_bn(trained_looking_model(), space.smallest(), images(), batch_size=20)
+    assert not [r for r in caplog.records if "precise BN" in r.getMessage()]

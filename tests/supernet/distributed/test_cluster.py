@@ -132,3 +132,29 @@ def test_placement_strategy_option():
     assert RayConfig.from_args(args).placement_strategy == "STRICT_SPREAD"
     with pytest.raises(ClusterError, match="--placement-strategy 'EVERYWHERE' is unknown"):
         RayConfig(workers=2, placement_strategy="EVERYWHERE").validate()
+
+
+def test_verbose_option_and_ray_train_switches(monkeypatch):
+    """-v keeps Ray's own lines; a run sets Ray Train's print patch (and, on a local cluster, its preemption
+    watcher) off for its duration only, and a user's own setting of either wins."""
+    import os
+
+    from supernet.distributed.launch import _train_env
+
+    parser = argparse.ArgumentParser()
+    add_distributed_args(parser)
+    assert not RayConfig.from_args(parser.parse_args(["--num-workers", "2"])).verbose
+    assert RayConfig.from_args(parser.parse_args(["--num-workers", "2", "-v"])).verbose
+
+    keys = ("RAY_TRAIN_ENABLE_PRINT_PATCH", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER")
+    for key in keys:
+        monkeypatch.delenv(key, raising=False)
+    with _train_env(local=True):
+        assert [os.environ.get(k) for k in keys] == ["0", "0"]
+    with _train_env(local=False):
+        assert [os.environ.get(k) for k in keys] == ["0", None]  # a real cluster's nodes can be preempted
+    assert [os.environ.get(k) for k in keys] == [None, None]
+    monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
+    with _train_env(local=True):
+        assert os.environ["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"
+    assert os.environ["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"
