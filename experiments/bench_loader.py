@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from supernet.files import atomic_write_text  # noqa: E402
 from supernet.train.augment import Augmentation  # noqa: E402
 from supernet.train.loader import make_loader  # noqa: E402
 
@@ -109,7 +110,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        args.out.write_text(text)
+        atomic_write_text(args.out, text)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import torch
 
 from supernet.distributed.cluster import connect, shutdown
 from supernet.distributed.launch import RayConfig, train_distributed
+from supernet.files import atomic_write_text
 from supernet.train.config import TrainConfig
 
 
@@ -46,7 +47,7 @@ def run_plain(config: TrainConfig, threads: int) -> float:
         "torch.set_num_threads(int(sys.argv[2])); Trainer(TrainConfig.load(sys.argv[1])).fit()"
     )
     path = Path(config.out).with_suffix(".json")
-    path.write_text(config.to_json())
+    atomic_write_text(path, config.to_json())
     subprocess.run(
         [sys.executable, "-c", code, str(path), str(threads)],
         check=True,
@@ -128,7 +129,7 @@ def main() -> int:
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out:
-        Path(args.out).write_text(table)
+        atomic_write_text(Path(args.out), table)
     return 0
 
 

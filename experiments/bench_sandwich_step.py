@@ -22,6 +22,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import ElasticMobileNetV2, SearchSpace, build_subnet  # noqa: E402
+from supernet.files import append_line  # noqa: E402
 from supernet.train.resize import resize_to  # noqa: E402
 from supernet.train.sandwich import sandwich_backward, step_archs  # noqa: E402
 
@@ -112,8 +113,7 @@ def main() -> None:
             f"| {device_name} | {args.space} | {args.batch_size} | {args.amp} | {args.channels_last} | "
             f"{sandwich_ips:.1f} | {static_ips:.1f} | {ratio:.2f} |\n"
         )
-        with open(args.out, "a") as f:
-            f.write(row)
+        append_line(args.out, row)
 
 
 if __name__ == "__main__":

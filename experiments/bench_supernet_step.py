@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet
+from supernet.files import atomic_write_text
 
 
 def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:
@@ -115,7 +116,7 @@ def main() -> None:
             for r in rows
         ]
         lines += ["", f"Worst ratio: {worst:.3f} (goal <= 1.05)."]
-        args.out.write_text("\n".join(lines) + "\n")
+        atomic_write_text(args.out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

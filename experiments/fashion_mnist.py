@@ -14,6 +14,7 @@ import argparse
 import gzip
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from latency.measure import export_onnx, measure_onnx_ms  # noqa: E402
 from latency.table import LatencyTable  # noqa: E402
 from latency.timing import Timing  # noqa: E402
 from supernet import SearchSpace  # noqa: E402
+from supernet.files import atomic_write, atomic_write_text  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
 from supernet.train.data import FASHION_MNIST_DIR, load_data  # noqa: E402
 
@@ -65,12 +67,13 @@ def subset_data(src: Path, dst: Path, num_train: int, seed: int) -> Path:
     keep = np.sort(np.random.default_rng(seed).permutation(len(labels))[:num_train])
     images = images.reshape(len(labels), -1)[keep]
     n = len(keep).to_bytes(4, "big")
-    with gzip.open(dst / "train-images-idx3-ubyte.gz", "wb") as f:
-        f.write(img_head[:4] + n + img_head[8:] + images.tobytes())
-    with gzip.open(dst / "train-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(lab_head[:4] + n + labels[keep].tobytes())
+    for name, data in (
+        ("train-images-idx3-ubyte.gz", img_head[:4] + n + img_head[8:] + images.tobytes()),
+        ("train-labels-idx1-ubyte.gz", lab_head[:4] + n + labels[keep].tobytes()),
+    ):
+        atomic_write(dst / name, lambda tmp, data=data: Path(tmp).write_bytes(gzip.compress(data)))
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        (dst / name).write_bytes((src / name).read_bytes())
+        atomic_write(dst / name, lambda tmp, name=name: shutil.copyfile(src / name, tmp))
     return dst
 
 
@@ -187,8 +190,9 @@ def pareto(args: argparse.Namespace) -> None:
                 ),
                 "params": sum(p.numel() for p in model.parameters()),
             }
-            onnx_path.write_bytes(export_onnx(model.eval(), x))
-            path.write_text(json.dumps(result))
+            onnx = export_onnx(model.eval(), x)
+            atomic_write(onnx_path, lambda tmp, onnx=onnx: Path(tmp).write_bytes(onnx))
+            atomic_write_text(path, json.dumps(result))
         result = json.loads(path.read_text())
         rows.append(
             {
@@ -249,7 +253,7 @@ def write_pareto(rows: list[dict], metrics: dict, *, args: argparse.Namespace, b
         "",
     ]
     lines += [f"- {name}: {acc}%" for name, acc in PUBLISHED]
-    (Path(args.results) / "fashion_mnist_pareto.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(Path(args.results) / "fashion_mnist_pareto.md", "\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for kind, marker in (("supernet", "o"), ("timm", "s")):
         pts = sorted((r["measured_ms"], 100 * r["test_acc"]) for r in rows if r["model"].startswith(kind))
@@ -263,7 +267,9 @@ def write_pareto(rows: list[dict], metrics: dict, *, args: argparse.Namespace, b
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(Path(args.results) / "fashion_mnist_pareto.png", dpi=120)
+    atomic_write(
+        Path(args.results) / "fashion_mnist_pareto.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120)
+    )
     print((Path(args.results) / "fashion_mnist_pareto.md").read_text())
 
 
@@ -317,7 +323,7 @@ def ablations(args: argparse.Namespace) -> None:
     lines += [
         f"| {n} | `{f}` | {100 * a['smallest']:.2f} | {100 * a['largest']:.2f} |" for n, f, a, _ in rows
     ]
-    (Path(args.results) / "fashion_mnist_ablations.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(Path(args.results) / "fashion_mnist_ablations.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -39,7 +39,7 @@ from latency.measure import export_onnx, measure_onnx_ms  # noqa: E402
 from latency.table import LatencyTable  # noqa: E402
 from latency.timing import Timing  # noqa: E402
 from supernet import ArchConfig, SearchSpace  # noqa: E402
-from supernet.files import write_json  # noqa: E402
+from supernet.files import atomic_write, write_json  # noqa: E402
 from supernet.subnet import build_subnet  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
 from supernet.train.data import FASHION_MNIST_DIR, load_data  # noqa: E402
@@ -230,7 +230,8 @@ def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None
     )
     result["params"] = sum(p.numel() for p in model.parameters())
     result["processes"], result["threads"] = 1, torch.get_num_threads()
-    path.with_suffix(".onnx").write_bytes(export_onnx(model.eval(), x))
+    onnx = export_onnx(model.eval(), x)
+    atomic_write(path.with_suffix(".onnx"), lambda tmp: Path(tmp).write_bytes(onnx))
     write_json(path, result)
     path.with_suffix(".state.pt").unlink(missing_ok=True)
 

@@ -21,6 +21,7 @@ from scipy.stats import kendalltau
 from latency.fpga import FpgaConfig, FpgaCostModel, fpga_presets
 from latency.fpga_reference import BOARD_PRESETS, PublishedPoint, mobilenet_v2_from_space, published_points
 from supernet import SearchSpace
+from supernet.files import atomic_write_text
 
 FIT_FIELDS = ("compute_efficiency", "mem_efficiency", "op_overhead_cycles", "host_overhead_ms")
 # field: (lower bound, upper bound, typical scale)
@@ -236,9 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.out)
+        atomic_write_text(args.out, text)
     return 0
 
 

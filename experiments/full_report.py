@@ -13,6 +13,9 @@ from pathlib import Path
 
 from full_stats import collapsed, cpu_cost, evals_to_best, mean_spread, plateau
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from supernet.files import atomic_write, atomic_write_text  # noqa: E402
+
 PUBLISHED = [("MobileNet", 95.0), ("ResNet-18", 94.9), ("Google AutoML (24 compute hours)", 93.9)]
 GOAL_LARGEST, GOAL_FRONT, GOAL_INHERIT = 93.0, 0.3, 0.5
 
@@ -218,7 +221,7 @@ def write_report(root: Path, args) -> Path:
     if missing:
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]
     out = Path(args.results) / f"{args.name}.md"
-    out.write_text("\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     print(out.read_text())
     return out
 
@@ -343,4 +346,4 @@ def _plot(rows: list[dict], root: Path, args) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(Path(args.results) / f"{args.name}.png", dpi=110)
+    atomic_write(Path(args.results) / f"{args.name}.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))

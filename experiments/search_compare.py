@@ -31,7 +31,7 @@ from extract.evaluator import ArchEvaluator  # noqa: E402
 from extract.pipeline import load_eval_data, open_checkpoint, open_table, score_fn  # noqa: E402
 from extract.search import STRATEGIES, run_search  # noqa: E402
 from latency.build import count_table  # noqa: E402
-from supernet.files import write_json  # noqa: E402
+from supernet.files import atomic_write, atomic_write_text, write_json  # noqa: E402
 from supernet.train.evaluate import evaluate_subnet  # noqa: E402
 
 
@@ -218,8 +218,8 @@ def write_report(args, ckpt, *, table, budgets, strategies, results, val_cache, 
         ax.set_ylabel("best val accuracy so far")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(png)
-    out.write_text("\n".join(lines))
+    atomic_write(png, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write_text(out, "\n".join(lines))
     raw = {
         f"{b:g}/{s}": [
             {
@@ -239,7 +239,7 @@ def write_report(args, ckpt, *, table, budgets, strategies, results, val_cache, 
         f"{b:g}": max((v for a, v in val_cache.items() if table.predict(a) <= b), default=None)
         for b in budgets
     }
-    out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
+    atomic_write_text(out.with_suffix(".json"), json.dumps(raw, indent=1))
     print(out.read_text())
 
 

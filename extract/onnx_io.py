@@ -14,6 +14,7 @@ from torch import nn
 
 from latency.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_subnet
 from latency.onnx import ort_session as _session
+from supernet.files import atomic_write
 
 from .errors import VerificationError
 
@@ -80,4 +81,4 @@ def set_metadata(path: str | Path, props: dict[str, str]) -> None:
     model = onnx.load(str(path))
     kept = {p.key: p.value for p in model.metadata_props if p.key not in props}
     onnx.helper.set_model_props(model, {**kept, **props})
-    onnx.save(model, str(path))
+    atomic_write(path, lambda tmp: onnx.save(model, tmp))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from supernet import SearchSpace
-from supernet.files import atomic_write_text
+from supernet.files import atomic_write, atomic_write_text
 
 from .build import FIT_SEED, check_positive, fit_archs
 from .errors import LatencyTableError, OptionError
@@ -145,7 +145,7 @@ def make_kit(
         "graphs": graphs,
     }
     manifest["kit_id"] = canonical_sha256(manifest)
-    shutil.copyfile(RUNNER, out / "run_kit.py")
+    atomic_write(out / "run_kit.py", lambda tmp: shutil.copyfile(RUNNER, tmp))
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     stamp.unlink()
     return manifest

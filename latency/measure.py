@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from supernet import ArchConfig, SearchSpace, build_subnet
+from supernet.files import atomic_write
 
 from .errors import TargetError
 from .onnx import CPU_PROVIDER, export_onnx, export_subnet, ort_session
@@ -92,13 +93,14 @@ def check_target(target: str) -> None:
 def _write_graph(fp32: bytes | Path, path: Path, precision: str, shape: tuple[int, ...]) -> Path:
     if precision == "fp32":
         if isinstance(fp32, bytes):
-            path.write_bytes(fp32)
+            atomic_write(path, lambda tmp: Path(tmp).write_bytes(fp32))
         return path
     from .quantize import quantize_int8, random_calibration
 
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "fp32.onnx"
-        src.write_bytes(fp32 if isinstance(fp32, bytes) else Path(fp32).read_bytes())
+    if isinstance(fp32, Path):
+        return quantize_int8(fp32, path, random_calibration(shape))
+    with tempfile.TemporaryDirectory() as scratch:
+        src = atomic_write(Path(scratch) / "fp32.onnx", lambda tmp: Path(tmp).write_bytes(fp32))
         return quantize_int8(src, path, random_calibration(shape))
 
 

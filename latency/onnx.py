@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from supernet.files import atomic_write
+
 from .errors import TargetError
 
 INPUT_NAME = "input"
@@ -22,44 +24,50 @@ DYNAMO_OPSET = 18
 CPU_PROVIDER = "CPUExecutionProvider"
 
 
+def _exporter_options(dynamo: bool) -> dict:
+    """What differs between the two exporters: how the batch dimension is declared, and the opset."""
+    if dynamo:
+        return dict(
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            dynamo=True,
+            opset_version=DYNAMO_OPSET,
+            verbose=False,
+            external_data=False,
+        )
+    return dict(
+        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, dynamo=False, opset_version=OPSET
+    )
+
+
 @torch.no_grad()
 def export_onnx(
     module: nn.Module, example: torch.Tensor, path: str | Path | None = None, dynamo: bool = False
 ) -> bytes | Path:
     """Export eval-mode `module` for inputs shaped like `example` with a dynamic batch dimension.
 
-    Returns the ONNX bytes, or writes `path` (one self-contained file) and returns it. The TorchScript
-    exporter (`dynamo=False`) is the default: it is much faster per graph and gives the same graph after
-    onnxruntime's optimisations (BN folded, Conv+Clip); measured in docs/latency.md.
+    Returns the ONNX bytes, or writes `path` atomically (one self-contained file) and returns it. The
+    TorchScript exporter (`dynamo=False`) is the default: it is much faster per graph and gives the same
+    graph after onnxruntime's optimisations (BN folded, Conv+Clip); measured in docs/latency.md.
     """
-    target = io.BytesIO() if path is None else str(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if dynamo:
+    options = _exporter_options(dynamo)
+
+    def export(target: io.BytesIO | str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 module.eval(),
                 (example,),
                 target,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                dynamo=True,
-                opset_version=DYNAMO_OPSET,
-                verbose=False,
-                external_data=False,
+                **options,
             )
-        else:
-            torch.onnx.export(
-                module.eval(),
-                (example,),
-                target,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                dynamo=False,
-                opset_version=OPSET,
-            )
-    return target.getvalue() if path is None else Path(path)
+
+    if path is not None:
+        return atomic_write(path, export)
+    buffer = io.BytesIO()
+    export(buffer)
+    return buffer.getvalue()
 
 
 def export_subnet(

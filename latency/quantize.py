@@ -4,9 +4,12 @@ int8 kit time graphs made here, so an int8 table measures the graph that ships."
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from supernet.files import atomic_write
 
 from .onnx import INPUT_NAME
 
@@ -33,22 +36,22 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_images, ba
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     int8_path = Path(int8_path)
-    pre = int8_path.with_name(int8_path.stem + ".pre.onnx")
-    try:
+    with tempfile.TemporaryDirectory() as scratch:  # the pre-processed graph is an intermediate, never output
+        pre = Path(scratch) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
-        quantize_static(
-            str(pre),
-            str(int8_path),
-            _Images(calib_images, INPUT_NAME, batch_size),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+        return atomic_write(
+            int8_path,
+            lambda tmp: quantize_static(
+                str(pre),
+                tmp,
+                _Images(calib_images, INPUT_NAME, batch_size),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            ),
         )
-    finally:
-        pre.unlink(missing_ok=True)
-    return int8_path
 
 
 def random_calibration(shape: tuple[int, ...], count: int = 8, seed: int = 0) -> np.ndarray:

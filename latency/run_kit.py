@@ -123,11 +123,29 @@ def time_graph(ort, np, path, *, provider, threads, batch, warmup, repeats):
 
 
 def save(path, timings):
+    """Write atomically, as the project's `supernet.files.atomic_write` does (this file may not import it):
+    a temp file beside `path`, flushed, then renamed over it. A failed write removes the temp file, keeps
+    the previous `path` and is one line (a full disk, a read-only folder)."""
     body = {k: v for k, v in timings.items() if k != "sha256"}
     timings["sha256"] = canonical_sha256(body)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(timings, indent=1))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(timings, indent=1))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+            raise KitError(
+                f"cannot write {path}: {e.strerror or e}; {kept}; free space or pass another --out"
+            )
+        raise
 
 
 def start_or_resume(out, header):

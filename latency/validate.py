@@ -16,7 +16,7 @@ import time
 from dataclasses import KW_ONLY, asdict, dataclass, field
 from pathlib import Path
 
-from supernet.files import atomic_write_text
+from supernet.files import atomic_write, atomic_write_text
 
 from .errors import LatencyTableError
 from .independent import independent_ms
@@ -154,7 +154,7 @@ class ValidationReport:
         )
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
         plt.close(fig)
 
 

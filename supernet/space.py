@@ -14,6 +14,7 @@ from timm.layers import make_divisible
 
 from .arch import ArchConfig
 from .errors import SpaceError
+from .files import atomic_write_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -236,7 +237,7 @@ class SearchSpace:
             if p.suffix == ".json"
             else yaml.safe_dump(self.to_dict(), sort_keys=False)
         )
-        p.write_text(text)
+        atomic_write_text(p, text)
 
     @staticmethod
     def preset_names() -> list[str]:

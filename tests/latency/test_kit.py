@@ -2,6 +2,7 @@
 on a tiny space, and every way a timings file or kit can be wrong: one line, exit 2, nothing written."""
 
 import ast
+import errno
 import hashlib
 import json
 import shutil
@@ -193,6 +194,24 @@ def test_runner_refuses_a_file_that_does_not_match_its_hash(kit, tmp_path):
     result = run_runner(sys.executable, other, tmp_path / "t.json")
     assert result.returncode == 2 and "does not match its sha256" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.json").exists()
+
+
+def test_runner_saves_atomically_and_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    out = tmp_path / "t.json"
+    run_kit.save(out, {"times": {"a": 1.0}})
+    first = out.read_bytes()
+    assert json.loads(first)["sha256"] == run_kit.canonical_sha256({"times": {"a": 1.0}})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_kit.os, "fsync", full)
+    with pytest.raises(run_kit.KitError, match="No space left on device; the previous t.json is unchanged"):
+        run_kit.save(out, {"times": {"a": 1.0, "b": 2.0}})
+    assert out.read_bytes() == first and [p.name for p in tmp_path.iterdir()] == ["t.json"]  # no temp file
+    with pytest.raises(run_kit.KitError, match="nothing was written"):
+        run_kit.save(tmp_path / "new.json", {"times": {}})
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
 
 
 def test_runner_resumes_an_unfinished_file(kit, timings, tmp_path):
