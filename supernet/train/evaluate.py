@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
@@ -52,3 +53,15 @@ def evaluate_subnet(
     if isinstance(images, EvalSet):  # streamed batch by batch
         return accuracy(model, images.batches(arch.resolution))
     return accuracy(model, resize_to(images, arch.resolution), labels, batch_size)
+
+
+def evaluate_extremes(
+    model: nn.Module, space, calib_images: EvalSet, split: EvalSet, *, batch_size: int = 500
+) -> dict[str, float]:
+    """Accuracy of the space's smallest and largest subnets, each after its own BN recalibration, on a copy
+    of the supernet `model` (whose BN statistics stay as training left them)."""
+    model = copy.deepcopy(model)
+    return {
+        name: evaluate_subnet(model, arch, calib_images, split, batch_size=batch_size)
+        for name, arch in (("smallest", space.smallest()), ("largest", space.largest()))
+    }

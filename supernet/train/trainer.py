@@ -26,69 +26,24 @@ import torch
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from ..errors import CheckpointError
 from ..files import append_line, atomic_write_text, write_json
 from ..model import ElasticMobileNetV2
 from ..outdir import FolderLock, check_out_dir
 from ..space import SearchSpace
 from .augment import Augmentation
-from .checkpoint import POINTER, clean_run_dir, load_checkpoint, read_pointer, save_checkpoint
+from .checkpoint import POINTER, clean_run_dir, load_checkpoint, save_checkpoint
 from .config import TrainConfig, TrainConfigError
 from .data import DataBundle, load_data
+from .device import resolve_device
 from .evalset import EvalSet, calibration_set
-from .evaluate import evaluate_subnet
+from .evaluate import evaluate_extremes
 from .guard import CollapseGuard, check_health, weight_norm
 from .loader import make_loader
 from .optim import create_train_optimizer, create_train_scheduler
+from .resume import check_resume, repair_metrics, restore_train_state, train_state
 from .sandwich import sandwich_backward, step_archs
 
-# Options a resumed run may change: they do not alter what is computed (or, for epochs, only how long).
-RESUMABLE_CHANGES = (
-    "resume",
-    "epochs",
-    "progress",
-    "loader_workers",
-    "device",
-    "out",
-    "data_dir",
-    "eval_batch_size",
-)
 METRICS = "metrics.jsonl"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(name.split(":")[1]) if ":" in name else 0
-        if index >= count:
-            gpus = f", cuda:0..cuda:{count - 1}" if count else ""
-            raise TrainConfigError(
-                f"device {name}: this machine has {count} CUDA GPU(s); allowed: auto, cpu{gpus}"
-            )
-    return torch.device(name)
-
-
-def resume_conflicts(given: TrainConfig, saved: TrainConfig) -> list[str]:
-    """'name (given X, run used Y)' for each option of `given` that contradicts the saved run's config."""
-    old, new = saved.to_dict(), given.to_dict()
-    return [
-        f"{k} (given {new[k]!r}, run used {old[k]!r})"
-        for k in old
-        if k not in RESUMABLE_CHANGES and new[k] != old[k]
-    ]
-
-
-def _check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:
-    """torch only notices a mis-shaped optimizer buffer at the next step: check them all on load."""
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
-                if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
-                    raise ValueError(
-                        f"optimizer {key} of shape {tuple(value.shape)} for a parameter of {tuple(param.shape)}"
-                    )
 
 
 class Trainer:
@@ -192,25 +147,7 @@ class Trainer:
         if self.is_main:
             check_out_dir(self.out)
             self._lock = FolderLock(self.out).acquire()
-        pointer = self.out / POINTER
-        if not self.config.resume:
-            if pointer.is_file():
-                raise CheckpointError(
-                    f"{self.out} already holds a checkpoint; pass --resume to continue it or choose another --out"
-                )
-            return
-        if not pointer.is_file():
-            raise CheckpointError(
-                f"--resume: {self.out} holds no checkpoint ({POINTER} is missing); drop --resume to start "
-                "a new run there, or give the run directory to continue"
-            )
-        saved = TrainConfig.from_dict(read_pointer(pointer)["config"], where=f"checkpoint {pointer}: config")
-        conflicts = resume_conflicts(self.config, saved)
-        if conflicts:
-            raise CheckpointError(
-                f"--resume: options contradict the run in {self.out}: {'; '.join(conflicts)}; drop them "
-                f"(a resumed run keeps its config; only {', '.join(RESUMABLE_CHANGES[1:])} may change)"
-            )
+        check_resume(self.out, self.config)
 
     def close(self) -> None:
         """Release the run directory (`fit` does this when it ends, however it ends)."""
@@ -230,68 +167,28 @@ class Trainer:
             write_json(self.out / "config.json", self.config.to_dict())
 
     def train_state(self) -> dict:
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "guard": self.guard.state_dict(),
-            "initial_weight_norm": self.initial_norm,
-            "rollbacks": self.rollbacks,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        return train_state(
+            optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler, guard=self.guard,
+            initial_norm=self.initial_norm, rollbacks=self.rollbacks,
+        )  # fmt: skip
 
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.out, space=self.space)
-        try:
-            self.model.load_state_dict(ckpt.model.state_dict())
-            state = ckpt.train_state(map_location=self.device)
-            self.optimizer.load_state_dict(state["optimizer"])
-            _check_optimizer_shapes(self.optimizer)
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.scaler.load_state_dict(state["scaler"])
-            self.guard.load_state_dict(state["guard"])
-            self.rollbacks = int(state["rollbacks"])
-            self.initial_norm = float(state.get("initial_weight_norm", weight_norm(self.model)))
-            torch_rng, cuda_rng = state["torch_rng"], state["cuda_rng"]
-        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
-            what = (
-                f"lacks {e}"
-                if isinstance(e, KeyError)
-                else f"does not fit this run ({str(e).splitlines()[0]})"
-            )
-            raise CheckpointError(
-                f"training state {ckpt.state_path} {what}; it is corrupt or from another run"
-            )
+        state = restore_train_state(
+            ckpt, device=self.device, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+            scaler=self.scaler, guard=self.guard,
+        )  # fmt: skip
+        self.rollbacks, self.initial_norm = state["rollbacks"], state["initial_norm"]
         if self.world_size == 1:
-            torch.set_rng_state(torch_rng.cpu())
-            if cuda_rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all([s.cpu() for s in cuda_rng])
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if state["cuda_rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         else:
             torch.manual_seed(self.config.seed * 1000 + self.rank + 1 + ckpt.epoch * 7919)
         self.epoch, self.step = ckpt.epoch, ckpt.step
         if self.is_main:
-            self._repair_metrics(ckpt.epoch, ckpt.metrics)
+            repair_metrics(self.out / METRICS, ckpt.epoch, ckpt.metrics)
         self._log({"event": "resume", "epoch": ckpt.epoch, "step": ckpt.step, "checkpoint": str(ckpt.path)})
-
-    def _repair_metrics(self, epoch: int, record: dict | None) -> None:
-        """Drop a torn last line of a killed write; restore the checkpoint's epoch line if the kill came
-        between the checkpoint and the metrics write."""
-        path = self.out / METRICS
-        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-        if text and not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]
-            atomic_write_text(path, text)
-        logged = set()
-        for line in text.splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(r, dict) and "loss" in r:
-                logged.add(r.get("epoch"))
-        if record is not None and epoch not in logged:
-            append_line(path, json.dumps(record))
 
     def _snapshot(self) -> None:
         """In-memory copy of the state at the last epoch boundary: what the collapse guard rolls back to."""
@@ -421,13 +318,9 @@ class Trainer:
 
     def evaluate(self, split: EvalSet) -> dict:
         """Accuracy of the smallest and largest subnets after BN recalibration (on a copy of the supernet)."""
-        model = copy.deepcopy(self.model)
-        result = {}
-        for name, arch in (("smallest", self.space.smallest()), ("largest", self.space.largest())):
-            result[name] = evaluate_subnet(
-                model, arch, self.calib, split, batch_size=self.config.eval_batch_size
-            )
-        return result
+        return evaluate_extremes(
+            self.model, self.space, self.calib, split, batch_size=self.config.eval_batch_size
+        )
 
     def checkpoint_meta(self) -> dict:
         b = self.bundle
