@@ -15,6 +15,7 @@ norm after gradient sync, so all ranks take the same decision.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 
@@ -107,3 +108,20 @@ class CollapseGuard:
         self.recent.clear()
         self.recent.extend(float(v) for v in state["recent"])
         self.skips_since_snapshot = int(state["skips_since_snapshot"])
+
+
+class Snapshot:
+    """An in-memory copy of the state of some objects (model, optimizer, grad scaler: each with
+    `state_dict`/`load_state_dict`) taken now; `restore()` puts it back. What the guard rolls back to."""
+
+    def __init__(self, **parts) -> None:
+        self.parts = parts
+        self.saved = copy.deepcopy({name: part.state_dict() for name, part in parts.items()})
+
+    def __getitem__(self, name: str) -> dict:
+        """The saved state of part `name`."""
+        return self.saved[name]
+
+    def restore(self) -> None:
+        for name, part in self.parts.items():
+            part.load_state_dict(self.saved[name])

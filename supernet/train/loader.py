@@ -6,7 +6,7 @@ Training reads its shard through one; every evaluation split streams through one
 
 from __future__ import annotations
 
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def make_loader(
@@ -27,3 +27,22 @@ def make_loader(
         pin_memory=pin_memory,
         **kwargs,
     )
+
+
+def shard_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    workers: int,
+    pin_memory: bool,
+    rank: int,
+    world_size: int,
+    seed: int,
+) -> tuple[DistributedSampler, DataLoader]:
+    """One rank's training loader: its shard of `dataset`, shuffled alike on every rank from `seed` (call
+    `sampler.set_epoch` every epoch), full batches only."""
+    sampler = DistributedSampler(
+        dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+    )
+    loader = make_loader(dataset, batch_size, workers, pin_memory, sampler=sampler, drop_last=True)
+    return sampler, loader

@@ -15,7 +15,6 @@ Exact resume (same weights as an uninterrupted run) holds for a single process o
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import math
 import time
@@ -23,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from ..files import append_line, atomic_write_text, write_json
@@ -37,8 +35,8 @@ from .data import DataBundle, load_data
 from .device import resolve_device
 from .evalset import EvalSet, calibration_set
 from .evaluate import evaluate_extremes
-from .guard import CollapseGuard, check_health, weight_norm
-from .loader import make_loader
+from .guard import CollapseGuard, Snapshot, check_health, weight_norm
+from .loader import shard_loader
 from .optim import create_train_optimizer, create_train_scheduler
 from .resume import check_resume, repair_metrics, restore_train_state, train_state
 from .sandwich import sandwich_backward, step_archs
@@ -106,23 +104,10 @@ class Trainer:
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)
         torch.manual_seed(config.seed * 1000 + rank + 1)  # augmentation/dropout randomness differs per rank
-        self.sampler = DistributedSampler(
-            self.bundle.train,
-            num_replicas=world_size,
-            rank=rank,
-            shuffle=True,
-            seed=config.seed,
-            drop_last=True,
-        )
-        pin = self.device.type == "cuda"
-        self.loader = make_loader(
-            self.bundle.train,
-            self.batch_per_rank,
-            config.loader_workers,
-            pin,
-            sampler=self.sampler,
-            drop_last=True,
-        )
+        self.sampler, self.loader = shard_loader(
+            self.bundle.train, self.batch_per_rank, workers=config.loader_workers,
+            pin_memory=self.device.type == "cuda", rank=rank, world_size=world_size, seed=config.seed,
+        )  # fmt: skip
         if len(self.loader) == 0:
             raise TrainConfigError(
                 f"batch_size {self.batch_per_rank} exceeds the {len(self.sampler)} training images per rank"
@@ -192,19 +177,11 @@ class Trainer:
 
     def _snapshot(self) -> None:
         """In-memory copy of the state at the last epoch boundary: what the collapse guard rolls back to."""
-        self._saved = copy.deepcopy(
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(),
-            }
-        )
+        self._saved = Snapshot(model=self.model, optimizer=self.optimizer, scaler=self.scaler)
         self.guard.snapshot_taken()
 
     def _roll_back(self) -> None:
-        self.model.load_state_dict(self._saved["model"])
-        self.optimizer.load_state_dict(self._saved["optimizer"])
-        self.scaler.load_state_dict(self._saved["scaler"])
+        self._saved.restore()
         self.scheduler.lr_scale *= self.config.rollback_lr_factor
         self.rollbacks += 1
         self.guard.snapshot_taken()
@@ -367,6 +344,7 @@ class Trainer:
             if self.is_main:
                 val = self.evaluate(self.val)
                 metrics.update(val_acc_smallest=val["smallest"], val_acc_largest=val["largest"])
+            if self.is_main:
                 metrics["checkpoint"] = str(self.out / POINTER)
                 save_checkpoint(
                     self.out,
