@@ -5,8 +5,9 @@ the train split is sharded by rank (`DistributedSampler`, same seed everywhere),
 same initial weights from `config.seed`, and the subnets of a step come from (seed, step) so ranks agree.
 `grad_sync(model)` runs once per step after the sandwich backward and before clipping and the optimizer
 step (e.g. all-reduce-average each `param.grad`). `reduce_scalar(x)` should average a float over ranks
-so the collapse guard decides alike everywhere; without it (and world_size > 1) the guard only acts on
-non-finite gradients. Validation, checkpoints and metrics files happen only where `is_main`;
+so the collapse guard decides alike everywhere and each epoch's `cpu_time_s` (process CPU time, user + system,
+summed over ranks: the run's cost in CPU-hours) can be recorded; without it (and world_size > 1) the guard
+only acts on non-finite gradients and `cpu_time_s` is left out. Validation, checkpoints and metrics files happen only where `is_main`;
 `on_epoch_end(metrics)` is called on every rank after every epoch.
 
 Exact resume (same weights as an uninterrupted run) holds for a single process on CPU.
@@ -118,6 +119,7 @@ class Trainer:
         self.guard = CollapseGuard(config.spike_factor, config.spike_warmup_steps, config.max_skips)
         self.initial_norm = weight_norm(self.model)
         self.epoch = self.step = 0
+        self.epoch_cpu_s = 0.0
         self.rollbacks = 0
         if is_main:  # other ranks read only their shard of the train split
             # evaluation reads images through the run's preprocessing contract (the shipped model's card)
@@ -326,7 +328,14 @@ class Trainer:
             return metrics["loss_largest"]
         return metrics["loss"] / max(1, self.config.num_random)
 
+    def _ranks_total(self, value: float) -> float | None:
+        """`value` summed over all ranks (one all-reduce), or None where the ranks cannot be summed."""
+        if self.world_size == 1:
+            return value
+        return self.reduce_scalar(value) * self.world_size if self.reduce_scalar is not None else None
+
     def _fit(self) -> dict:
+        cpu_mark = time.process_time()
         while self.epoch < self.config.epochs:
             metrics = {"epoch": self.epoch + 1, **self.train_epoch()}
             self.epoch += 1
@@ -344,6 +353,11 @@ class Trainer:
             if self.is_main:
                 val = self.evaluate(self.val)
                 metrics.update(val_acc_smallest=val["smallest"], val_acc_largest=val["largest"])
+            # CPU seconds of this epoch (training, validation, the previous epoch's checkpoint) on all ranks
+            now = time.process_time()  # this process, all its threads, user + system
+            self.epoch_cpu_s, cpu_mark = now - cpu_mark, now  # this rank's own share
+            if (cpu := self._ranks_total(self.epoch_cpu_s)) is not None:
+                metrics["cpu_time_s"] = cpu
             if self.is_main:
                 metrics["checkpoint"] = str(self.out / POINTER)
                 save_checkpoint(

@@ -63,6 +63,7 @@ def test_two_processes_train_deterministically_and_resume(tmp_path, capfd):
     assert ckpt["meta"]["world_size"] == 2 and ckpt["step"] == 288 // 16
     records = [json.loads(x) for x in (outs[0] / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if "loss" in r] == [1] and records[-1]["final"]
+    assert all(r["cpu_time_s"] > 0 for r in records if "loss" in r)  # both processes' CPU time
     # auto on resume keeps the process count the run was trained with, whatever the load is now
     assert main(_argv(tmp_path, outs[0], "--epochs", "2", "--resume")) == 0
     assert "2 process(es)" in capfd.readouterr().err
