@@ -1,7 +1,8 @@
 """Output folders that defend themselves: one guard for where outputs may go, one lock per folder.
 
 `check_out_dir` refuses, in one line, an output folder that is an existing file, lies under a file, or
-sits on a read-only file system, before any work is done. `FolderLock` makes a folder owned by one
+sits on a read-only file system, before any work is done; `check_fresh_dir` also refuses a non-empty
+one without `--overwrite` (for commands that cannot resume). `FolderLock` makes a folder owned by one
 process at a time: a `.lock` file holding the owner's pid, host and process start time, created
 exclusively. A lock whose process is gone (same host, pid dead or reused) is stale and is taken over;
 a live owner's lock is a one-line `OutputError` naming the owner.
@@ -145,6 +146,24 @@ class FolderLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def check_fresh_dir(path: str | Path, overwrite: bool, option: str = "--out", what: str = "results") -> Path:
+    """An output folder for a command that cannot resume: `check_out_dir`, and a folder that already holds
+    anything (besides a lock or temp files a killed run left) needs `overwrite`."""
+    p = check_out_dir(path, option)
+    if p.is_dir() and not overwrite:
+        left = (LOCK, STAGING_PREFIX)
+        held = sorted(
+            q.name for q in p.iterdir() if not q.name.startswith(left) and not q.name.endswith(".tmp")
+        )
+        if held:
+            more = ", ..." if len(held) > 3 else ""
+            raise OutputError(
+                f"{option} {p} is not empty (it holds {', '.join(held[:3])}{more}); pass --overwrite to write "
+                f"{what} there anyway, or choose another {option}"
+            )
+    return p
 
 
 def remove_staging(folder: str | Path) -> None:

@@ -276,6 +276,21 @@ CASES = {
         [*EXTRACT, "--out", "{w}/deploy"],
         ["deploy", "already holds an export", "--overwrite"],
     ),
+    # tune outputs: the same guard, before Ray starts
+    "tune-out-file": (
+        ["tune", "--out", "{w}/a-file"],
+        ["--out", "a-file", "existing file", "allowed: a folder"],
+    ),
+    "tune-out-under-file": (["tune", "--out", "{w}/a-file/tune"], ["--out", "lies under the file", "a-file"]),
+    "tune-out-not-empty": (["tune", "--out", "{w}/run"], ["--out {w}/run is not empty", "--overwrite"]),
+    "tune-out-locked": (
+        ["tune", "--out", "{w}/run-locked", "--overwrite", "--address", "127.0.0.1:1"],
+        ["run-locked is in use by running process"],
+    ),
+    "tune-overwrite-passes-the-guard": (  # and the sweep then fails fast on the unreachable cluster
+        ["tune", "--out", "{w}/run", "--overwrite", "--address", "127.0.0.1:1"],
+        ["no Ray cluster answers at 127.0.0.1:1"],
+    ),
 }
 
 
@@ -328,6 +343,7 @@ def test_read_only_file_system_is_one_line(world, monkeypatch, capsys):
         [*TRAIN, "--out", str(world / "new")],
         [a.format(w=world) for a in [*EXPORT, "--arch", SMALLEST]],
         [a.format(w=world) for a in [*EXTRACT, "--out", "{w}/new-extract"]],
+        ["tune", "--out", str(world / "new-tune")],
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from pathlib import Path
 
 from .cluster import check_job_paths
 from .tune import SweepSpace, results_table, run_sweep
@@ -82,10 +81,12 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
 def _tune(args: argparse.Namespace) -> int:
     from ..cli_common import command_line
     from ..files import atomic_write_text
+    from ..outdir import check_fresh_dir, owned_folder
     from ..train.config import TrainConfig
     from .tune import best_config, train_command
 
     check_job_paths(out=args.out, storage=args.storage)
+    out = check_fresh_dir(args.out, args.overwrite, what="tune results")
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
     full_epochs = args.train_epochs or base.epochs  # what the chosen recipe is trained for afterwards
     overrides = {k: v for k, v in (("space", args.space), ("dataset", args.dataset), ("data_dir", args.data),
@@ -95,17 +96,16 @@ def _tune(args: argparse.Namespace) -> int:
         lr=tuple(args.lr), num_random=tuple(args.num_random), label_smoothing=tuple(args.label_smoothing),
         warmup_epochs=tuple(args.warmup_epochs),
     )  # fmt: skip
-    rows = run_sweep(
-        base, sweep, num_samples=args.samples, cpus_per_trial=args.cpus_per_trial, grace_epochs=args.grace_epochs,
-        reduction_factor=args.reduction_factor, address=args.address,
-        storage=args.storage or str(Path(args.out).resolve() / "ray"), seed=args.seed,
-    )  # fmt: skip
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    best = best_config(base, rows[0], full_epochs, args.train_out or str(out / "best-run"))
-    atomic_write_text(out / "best_config.json", best.to_json() + "\n")
-    train = train_command(out / "best_config.json")
-    atomic_write_text(out / "tune_results.md", results_table(rows, command_line(), train))
+    with owned_folder(out, "tune folder"):  # one sweep per folder; removed again if nothing was written
+        rows = run_sweep(
+            base, sweep, num_samples=args.samples, cpus_per_trial=args.cpus_per_trial,
+            grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor, address=args.address,
+            storage=args.storage or str(out.resolve() / "ray"), seed=args.seed,
+        )  # fmt: skip
+        best = best_config(base, rows[0], full_epochs, args.train_out or str(out / "best-run"))
+        atomic_write_text(out / "best_config.json", best.to_json() + "\n")
+        train = train_command(out / "best_config.json")
+        atomic_write_text(out / "tune_results.md", results_table(rows, command_line(), train))
     print(
         json.dumps({k: rows[0][k] for k in ("lr", "num_random", "label_smoothing", "warmup_epochs", "score")})
     )
@@ -166,4 +166,9 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
     p.add_argument("--out", default="runs/tune", help="directory for best_config.json and tune_results.md")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --out (replacing earlier tune results)",
+    )
     p.set_defaults(func=_tune)
