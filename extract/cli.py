@@ -136,6 +136,7 @@ def _run_extract(args, out: Path, *, budgets: list[float], ckpt, table) -> dict:
         num_calib=args.calib_images,
         num_search_calib=args.search_calib_images,
         workers=args.loader_workers,
+        expected=ckpt.preprocessing,
     )
     latency = latency_spec(table, args.target, args.lut)
     same_scores = {
@@ -264,7 +265,11 @@ def _run_export(args: argparse.Namespace) -> dict:
         table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
     with owned_folder(out):
         data = load_eval_data(
-            ckpt.config, ckpt.space, num_calib=args.calib_images, workers=args.loader_workers
+            ckpt.config,
+            ckpt.space,
+            num_calib=args.calib_images,
+            workers=args.loader_workers,
+            expected=ckpt.preprocessing,
         )
         card = export_arch(
             ckpt.model,

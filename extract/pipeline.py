@@ -14,6 +14,7 @@ import torch
 from latency.onnx import CPU_PROVIDER
 from latency.table import LatencyTable
 from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace, SupernetError
+from supernet.preprocess import Preprocessing
 from supernet.train.augment import Augmentation
 from supernet.train.checkpoint import Checkpoint, load_checkpoint
 from supernet.train.config import TrainConfig
@@ -35,11 +36,14 @@ def load_eval_data(
     num_calib: int | None = None,
     num_search_calib: int | None = None,
     workers: int = 0,
+    expected: Preprocessing | None = None,
 ) -> EvalData:
     """The run's own data set and validation split, loaded exactly as the Trainer loads them (same seed,
     fraction and image size; no augmentation); calibration images are a fixed seeded subset of the
     training split. Validation and test stream (never held whole); `workers` DataLoader processes
-    decode the images."""
+    decode the images. `expected`: the checkpoint's saved preprocessing contract; data that would be
+    decoded differently today (e.g. an image folder whose classes changed) is refused, because the card
+    would then describe a transform the model was not evaluated with."""
     bundle = load_data(
         config.dataset,
         config.data_dir,
@@ -49,6 +53,15 @@ def load_eval_data(
         img_size=config.img_size or max(space.resolutions),
         augmentation=Augmentation.from_config(config),  # its interpolation is part of the contract
     )
+    if expected is not None and bundle.preprocessing != expected:
+        now, saved = bundle.preprocessing.to_dict(), expected.to_dict()
+        diff = ", ".join(
+            f"{k} {saved.get(k)!r} saved vs {now[k]!r} now" for k in now if now[k] != saved.get(k)
+        )
+        raise ExtractError(
+            f"data set {config.dataset!r} ({config.data_dir or 'default location'}) no longer matches the "
+            f"checkpoint's preprocessing: {diff}; restore the data the supernet was trained on"
+        )
     num_calib = config.calib_images if num_calib is None else num_calib
     calib = calibration_set(bundle, num_calib, seed=config.seed, workers=workers)
     search_calib = (

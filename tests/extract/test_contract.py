@@ -170,3 +170,23 @@ def test_card_alone_reproduces_the_evaluation(kind, tmp_path, capsys):
     assert [y for _, y in files] == truth.tolist()
     assert from_files.tolist() == own.tolist()  # the same prediction on every image
     assert float((from_files == truth.numpy()).mean()) == card["accuracy"]["test"]
+
+
+def test_export_refuses_data_that_no_longer_matches_the_saved_contract(tmp_path, capsys):
+    """An image folder whose class folders changed since training would be decoded with other labels: the
+    card would describe a transform the model was never evaluated with, so export refuses in one line."""
+    _imagefolder(tmp_path)
+    run, ship = tmp_path / "run", tmp_path / "ship"
+    argv = ["train", "--space", str(TINY), "--dataset", "imagefolder", "--data", str(tmp_path / "data"),
+            "--epochs", "1", "--batch-size", "32", "--calib-images", "64", "-q", "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    for split in ("train", "val"):
+        first = sorted((tmp_path / "data" / split).iterdir())[0]
+        first.rename(first.with_name("zz_renamed"))
+    capsys.readouterr()
+    arch = str(SearchSpace.load(TINY).smallest())
+    assert main(["export", "--checkpoint", str(run), "--arch", arch, "--out", str(ship), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no longer matches the checkpoint's preprocessing" in err
+    assert "label_names" in err and "zz_renamed" in err
+    assert not (ship / "model.onnx").exists()
