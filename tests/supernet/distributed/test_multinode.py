@@ -116,15 +116,27 @@ def _train_argv(out: str) -> list[str]:
 
 
 def _worker_nodes(dashboard: str, env: dict) -> list[str]:
-    """Node ids of the Ray Train worker actors, from Ray's state API."""
+    """Node ids of the Ray Train worker actors, from Ray's state API (the command the README gives)."""
+    out = subprocess.run(
+        [RAY, "list", "actors", "--address", dashboard, "--filter", "class_name=RayTrainWorker", "--detail",
+         "--format", "json", "--limit", "100"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return [actor["node_id"] for actor in json.loads(out.stdout)]
+
+
+def _job_outcome(dashboard: str, env: dict, job: str) -> tuple[int | None, str]:
+    """(the job's driver exit code, its whole output) from Ray's job API."""
     code = (
-        "import json; from ray.util.state import list_actors; "
-        f"print(json.dumps([a.node_id for a in list_actors(address={dashboard!r}, "
-        "filters=[('class_name', '=', 'RayTrainWorker')], detail=True, limit=100)]))"
+        "import json; from ray.job_submission import JobSubmissionClient as C; "
+        f"c = C({dashboard!r}); "
+        f"print(json.dumps([c.get_job_info({job!r}).driver_exit_code, c.get_job_logs({job!r})]))"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    exit_code, logs = json.loads(out.stdout.strip().splitlines()[-1])
+    return exit_code, logs
 
 
 def _assert_single_process_layout(run: Path) -> None:
@@ -151,24 +163,36 @@ def test_one_worker_per_node_on_two_nodes(two_nodes, tmp_path):
     nodes = _worker_nodes(dashboard, env)
     assert len(nodes) == 2 and len(set(nodes)) == 2  # STRICT_SPREAD: one worker on each node
     _assert_single_process_layout(run)
-    assert done.stdout.count("epoch 1/1") <= 1  # rank 0 alone reports the epoch
+    printed = done.stdout + done.stderr
+    assert printed.count("epoch 1/1 loss") == 1  # rank 0 alone reports the epoch
+    for noise in ("TrainingReport", "PlacementGroupCleaner", "Computing precise BN", "RayTrainWorker pid="):
+        assert noise not in printed, printed
 
 
 @pytest.mark.slow
 def test_ray_job_submit_runs_on_the_cluster_and_refuses_a_relative_out(two_nodes, tmp_path):
     env, _, dashboard = two_nodes
-    submit = [RAY, "job", "submit", "--address", dashboard, "--working-dir", str(tmp_path), "--"]
+    submit = [RAY, "job", "submit", "--address", dashboard, "--working-dir", str(tmp_path)]
     relative = subprocess.run(
-        [*submit, sys.executable, "-m", "supernet_cli", *_train_argv("runs/lost")],
+        [*submit, "--submission-id", "relative-out", "--", sys.executable, "-m", "supernet_cli",
+         *_train_argv("runs/lost")],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert (
-        relative.returncode != 0 and "is a relative path inside Ray job" in relative.stdout + relative.stderr
-    )
+    assert relative.returncode == 1  # `ray job submit` itself: the job failed
+    code, logs = _job_outcome(dashboard, env, "relative-out")
+    assert code == 2, logs  # the job's own exit code: bad input
+    # Ray's own lines first, then the entrypoint's
+    ray_says, _, printed = logs.partition("Running entrypoint for job relative-out: ")
+    assert "Runtime env is setting up" in ray_says
+    assert printed.strip().splitlines()[1:] == [
+        "supernet train: error: --out runs/lost is a relative path inside Ray job relative-out, whose working "
+        "directory is a temporary copy deleted with the job; pass an absolute path every node can see, "
+        "e.g. --out /shared/runs/lost"
+    ]  # one line from supernet, no traceback
 
     run = tmp_path / "run"
     done = subprocess.run(
-        [*submit, sys.executable, "-m", "supernet_cli", *_train_argv(str(run))],
+        [*submit, "--", sys.executable, "-m", "supernet_cli", *_train_argv(str(run))],
         env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
