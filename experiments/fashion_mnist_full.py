@@ -170,27 +170,11 @@ def budgets(args, root: Path) -> list[float]:
 
 def stage_pareto(args, root: Path) -> None:
     """One search per budget, each with --evals scored archs, so neighbouring budgets compete less."""
-    cmds = []
+    cmds, lut = [], root / "lut_ort-cpu.json"
     for i, budget in enumerate(budgets(args, root)):
         out = root / "deploy" / f"b{i}"
-        cmd = [
-            "supernet",
-            "extract",
-            "--checkpoint",
-            str(root / "supernet"),
-            "--lut",
-            str(root / "lut_ort-cpu.json"),
-        ]
-        cmd += [
-            "--budget",
-            f"{budget:g}",
-            "--unit",
-            "ms",
-            "--evals",
-            str(args.evals),
-            "--seed",
-            str(args.seed),
-        ]
+        cmd = ["supernet", "extract", "--checkpoint", str(root / "supernet"), "--lut", str(lut)]
+        cmd += f"--budget {budget:g} --unit ms --evals {args.evals} --seed {args.seed}".split()
         cmd += ["--out", str(out), "-q"]
         if not (out / "card.json").is_file():
             run_logged(cmd)
@@ -311,21 +295,17 @@ def search_budgets(root: Path) -> list[float]:
 
 def stage_search(args, root: Path) -> None:
     out = root / "search" / "compare.md"
+    budgets_arg = ",".join(f"{b:g}" for b in search_budgets(root))
     cmd = [sys.executable, str(HERE / "search_compare.py"), "--checkpoint", str(root / "supernet")]
     cmd += [
         "--lut",
         str(root / "lut_ort-cpu.json"),
         "--budgets",
-        ",".join(f"{b:g}" for b in search_budgets(root)),
-    ]
-    cmd += [
+        budgets_arg,
         "--evals",
         str(args.search_evals),
-        "--seeds",
-        str(args.seeds),
-        "--cache",
-        str(root / "search" / "cache.json"),
     ]
+    cmd += ["--seeds", str(args.seeds), "--cache", str(root / "search" / "cache.json")]
     cmd += ["--out", str(out)]
     if not out.with_suffix(".json").is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
