@@ -144,12 +144,11 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
             "or choose another --out"
         )
     owns_connection = not ray.is_initialized()
-    local = starts_local_cluster(ray_config.address)
-    if local:  # fail before spending seconds on starting Ray
+    if starts_local_cluster(ray_config.address):  # fail before spending seconds on starting Ray
         check_resources(
             local_resources(), ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker
         )
-    with FolderLock(check_out_dir(out)), _train_env(local):  # one run per directory
+    with FolderLock(check_out_dir(out)), _train_env(ray_config.verbose):  # one run per directory
         resources = connect(ray_config.address, quiet=not ray_config.verbose)
         try:
             check_resources(
@@ -167,15 +166,16 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
 
 
 @contextlib.contextmanager
-def _train_env(local: bool) -> Iterator[None]:
+def _train_env(verbose: bool) -> Iterator[None]:
     """Ray Train's environment switches for this run (Ray hands the ones set here on to its workers).
 
     Workers' `print` goes straight to their stdout (rank 0's progress), not through a logger whose level
-    decides whether it shows. On a local cluster started for this run there is no node that a cloud can
-    preempt, so Ray Train's preemption watcher (whose set-up logs an error line on the console) stays off.
+    decides whether it shows. Ray Train's preemption watcher only logs node drains (this loop does not
+    read `ray.train.get_preemption_info`; a lost node is a worker failure, restarted from the last
+    checkpoint), and setting it up logs an error line on the console: it runs only with --verbose.
     """
     switches = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
-    if local:
+    if not verbose:
         switches["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] = "0"
     saved = {k: os.environ.get(k) for k in switches}
     os.environ.update({k: v for k, v in switches.items() if saved[k] is None})  # a user's own setting wins

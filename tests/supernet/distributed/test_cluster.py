@@ -135,8 +135,8 @@ def test_placement_strategy_option():
 
 
 def test_verbose_option_and_ray_train_switches(monkeypatch):
-    """-v keeps Ray's own lines; a run sets Ray Train's print patch (and, on a local cluster, its preemption
-    watcher) off for its duration only, and a user's own setting of either wins."""
+    """-v keeps Ray's own lines; a run sets Ray Train's print patch (and, unless -v, its preemption watcher)
+    off for its duration only, and a user's own setting of either wins."""
     import os
 
     from supernet.distributed.launch import _train_env
@@ -149,12 +149,12 @@ def test_verbose_option_and_ray_train_switches(monkeypatch):
     keys = ("RAY_TRAIN_ENABLE_PRINT_PATCH", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER")
     for key in keys:
         monkeypatch.delenv(key, raising=False)
-    with _train_env(local=True):
+    with _train_env(verbose=False):
         assert [os.environ.get(k) for k in keys] == ["0", "0"]
-    with _train_env(local=False):
-        assert [os.environ.get(k) for k in keys] == ["0", None]  # a real cluster's nodes can be preempted
+    with _train_env(verbose=True):
+        assert [os.environ.get(k) for k in keys] == ["0", None]  # Ray's default: the watcher logs drains
     assert [os.environ.get(k) for k in keys] == [None, None]
     monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
-    with _train_env(local=True):
+    with _train_env(verbose=False):
         assert os.environ["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"
     assert os.environ["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"

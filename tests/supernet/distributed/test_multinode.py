@@ -165,7 +165,13 @@ def test_one_worker_per_node_on_two_nodes(two_nodes, tmp_path):
     _assert_single_process_layout(run)
     printed = done.stdout + done.stderr
     assert printed.count("epoch 1/1 loss") == 1  # rank 0 alone reports the epoch
-    for noise in ("TrainingReport", "PlacementGroupCleaner", "Computing precise BN", "RayTrainWorker pid="):
+    for noise in (
+        "TrainingReport",
+        "PlacementGroupCleaner",
+        "PreemptionWatcher",
+        "Computing precise BN",
+        "pid=",
+    ):
         assert noise not in printed, printed
 
 
