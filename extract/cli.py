@@ -126,17 +126,13 @@ def _run_extract(args, out: Path, *, budgets: list[float], ckpt, table) -> dict:
     from .evaluator import ArchEvaluator
     from .export import export_arch
     from .journal import JOURNAL, SearchJournal
-    from .pipeline import latency_spec, load_eval_data, score_fn, source_info
+    from .pipeline import checkpoint_eval_data, latency_spec, score_fn, source_info
     from .report import budget_table, load_scores, plot_pareto, save_search
     from .search import run_search
 
-    data = load_eval_data(
-        ckpt.config,
-        ckpt.space,
-        num_calib=args.calib_images,
-        num_search_calib=args.search_calib_images,
-        workers=args.loader_workers,
-        expected=ckpt.preprocessing,
+    calib, search_calib = args.calib_images, args.search_calib_images
+    data = checkpoint_eval_data(
+        ckpt, num_calib=calib, num_search_calib=search_calib, workers=args.loader_workers
     )
     latency = latency_spec(table, args.target, args.lut)
     same_scores = {
@@ -253,7 +249,7 @@ def _run_export(args: argparse.Namespace) -> dict:
     from supernet.named import resolve_arch
 
     from .export import export_arch
-    from .pipeline import latency_spec, load_eval_data, open_checkpoint, open_table, source_info
+    from .pipeline import checkpoint_eval_data, latency_spec, open_checkpoint, open_table, source_info
 
     out = Path(args.out)
     _check_out(out, args.overwrite)
@@ -264,13 +260,7 @@ def _run_export(args: argparse.Namespace) -> dict:
     if args.lut:
         table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
     with owned_folder(out):
-        data = load_eval_data(
-            ckpt.config,
-            ckpt.space,
-            num_calib=args.calib_images,
-            workers=args.loader_workers,
-            expected=ckpt.preprocessing,
-        )
+        data = checkpoint_eval_data(ckpt, num_calib=args.calib_images, workers=args.loader_workers)
         card = export_arch(
             ckpt.model,
             arch,

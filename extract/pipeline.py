@@ -79,6 +79,20 @@ def load_eval_data(
     )
 
 
+def checkpoint_eval_data(
+    ckpt: Checkpoint, *, num_calib: int | None, num_search_calib: int | None = None, workers: int = 0
+) -> EvalData:
+    """`load_eval_data` for a training run: its config and space, checked against its saved contract."""
+    return load_eval_data(
+        ckpt.config,
+        ckpt.space,
+        num_calib=num_calib,
+        num_search_calib=num_search_calib,
+        workers=workers,
+        expected=ckpt.preprocessing,
+    )
+
+
 def open_table(
     path: str | Path,
     model: ElasticMobileNetV2,
