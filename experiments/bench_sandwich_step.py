@@ -81,7 +81,7 @@ def main() -> None:
 
     times = {"sandwich": [], "static": []}
     for step in range(args.rounds + 1):  # round 0 warms up both
-        archs = step_archs(space, 0, step, args.num_random)
+        archs = step_archs(space, seed=0, step=step, num_random=args.num_random)
         models = []
         for arch in archs:
             m = build_subnet(space, arch, 10, args.in_chans).to(device, memory_format=fmt).train()

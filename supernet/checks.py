@@ -31,7 +31,7 @@ def _range(lo, hi, lo_open: bool, hi_open: bool) -> str:
 
 
 def check_int(
-    name: str, value, lo: int | None = None, hi: int | None = None, error: type[Exception] = SupernetError
+    name: str, value, *, lo: int | None = None, hi: int | None = None, error: type[Exception] = SupernetError
 ) -> int:
     """`value` if it is an integer (not a bool or float) within [lo, hi]; else `error` naming `name`."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -44,6 +44,7 @@ def check_int(
 def check_float(
     name: str,
     value,
+    *,
     lo: float | None = None,
     hi: float | None = None,
     lo_open: bool = False,
@@ -75,7 +76,7 @@ def int_arg(lo: int | None = None, hi: int | None = None):
                 f"must be an integer {_range(lo, hi, False, False)}, got {text!r}"
             )
         try:
-            return check_int("value", value, lo, hi)
+            return check_int("value", value, lo=lo, hi=hi)
         except SupernetError as e:
             raise argparse.ArgumentTypeError(str(e).removeprefix("value "))
 
@@ -83,7 +84,9 @@ def int_arg(lo: int | None = None, hi: int | None = None):
     return parse
 
 
-def float_arg(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False):
+def float_arg(
+    lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
+):
     """argparse `type=`: a finite number in the range."""
 
     def parse(text: str) -> float:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError, SupernetError
+from ..files import atomic_write, atomic_write_text
 from ..outdir import FolderLock, check_out_dir
 from ..space import SearchSpace
 from .cluster import ClusterError, check_resources, connect, local_resources, starts_local_cluster
@@ -154,7 +155,10 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
             check_resources(
                 resources, ray_config.workers, ray_config.cpus_per_worker, ray_config.gpus_per_worker
             )
-            result = _fit(_make_trainer(config, ray_config, out, storage, name, has_ckpt))
+            trainer = _make_trainer(
+                config, ray_config, out=out, storage=storage, name=name, has_ckpt=has_ckpt
+            )
+            result = _fit(trainer)
         finally:
             if owns_connection:
                 ray.shutdown()
@@ -203,7 +207,7 @@ def absolute_paths(config):
     return dataclasses.replace(config, **changes)
 
 
-def _make_trainer(config, ray_config: RayConfig, out: Path, storage: str, name: str, has_ckpt: bool):
+def _make_trainer(config, ray_config: RayConfig, *, out: Path, storage: str, name: str, has_ckpt: bool):
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -254,12 +258,20 @@ def _fit(trainer):
 
 
 def _publish(ckpt_dir: Path, out: Path, config) -> None:
-    """Rewrite Ray's latest checkpoint as the run directory's checkpoint (same format, atomic pointer)."""
+    """Rewrite Ray's latest checkpoint as the run directory's checkpoint (same format, atomic pointer);
+    its metrics log and the run's config beside it, each replaced whole."""
     from ..train.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(ckpt_dir)
-    save_checkpoint(out, ckpt.model, config, ckpt.epoch, ckpt.step, ckpt.train_state(), ckpt.meta)
-    for name in ("metrics.jsonl", "config.json"):
-        if (ckpt_dir / name).is_file():
-            shutil.copyfile(ckpt_dir / name, out / name)
-    (out / "config.json").write_text(config.to_json())
+    save_checkpoint(
+        out,
+        ckpt.model,
+        config,
+        epoch=ckpt.epoch,
+        step=ckpt.step,
+        train_state=ckpt.train_state(),
+        meta=ckpt.meta,
+    )
+    if (ckpt_dir / "metrics.jsonl").is_file():
+        atomic_write(out / "metrics.jsonl", lambda tmp: shutil.copyfile(ckpt_dir / "metrics.jsonl", tmp))
+    atomic_write_text(out / "config.json", config.to_json())

@@ -111,9 +111,8 @@ def run_sweep(
         )
     if grace_epochs > base.epochs:
         raise TuneError(f"--grace-epochs {grace_epochs} exceeds --epochs {base.epochs}")
-    load_data(
-        base.dataset, base.data_dir, base.seed, base.val_fraction
-    )  # a missing data set fails here, once
+    # a missing data set fails here, once
+    load_data(base.dataset, base.data_dir, seed=base.seed, val_fraction=base.val_fraction)
     owns_connection = not ray.is_initialized()
     resources = connect(address)
     try:

@@ -81,6 +81,7 @@ def save_checkpoint(
     out_dir: str | Path,
     model: ElasticMobileNetV2,
     config: TrainConfig,
+    *,
     epoch: int,
     step: int,
     train_state: dict | None = None,
@@ -239,10 +240,11 @@ def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> Check
     args = dict(desc["model"])
     args.setdefault("act_layer", "relu6")  # checkpoints from before the activation was stored
     check_fields(args, _MODEL_SCHEMA, f"checkpoint {pointer}: model", CheckpointError)
-    check_int(f"checkpoint {pointer}: model num_classes", args["num_classes"], 1, 1 << 20, CheckpointError)
-    check_int(f"checkpoint {pointer}: model in_chans", args["in_chans"], 1, 1024, CheckpointError)
+    where = f"checkpoint {pointer}: model"
+    check_int(f"{where} num_classes", args["num_classes"], lo=1, hi=1 << 20, error=CheckpointError)
+    check_int(f"{where} in_chans", args["in_chans"], lo=1, hi=1024, error=CheckpointError)
     for key in ("epoch", "step"):
-        check_int(f"checkpoint {pointer}: {key}", desc[key], 0, None, CheckpointError)
+        check_int(f"checkpoint {pointer}: {key}", desc[key], lo=0, error=CheckpointError)
     if space is not None and space.fingerprint() != ckpt_space.fingerprint():
         raise CheckpointError(
             f"checkpoint {pointer} was trained on space {ckpt_space.name} ({ckpt_space.fingerprint()}), "

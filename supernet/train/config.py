@@ -108,9 +108,11 @@ class TrainConfig:
         def num(name: str, lo=None, hi=None, lo_open=False, hi_open=False) -> None:
             value = getattr(self, name)
             if hints[name] is int or hints[name] == (int | None):
-                check_int(name, value, lo, hi, error=TrainConfigError)
+                check_int(name, value, lo=lo, hi=hi, error=TrainConfigError)
             elif value is not None:
-                check_float(name, value, lo, hi, lo_open, hi_open, error=TrainConfigError)
+                check_float(
+                    name, value, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, error=TrainConfigError
+                )
 
         need(self.dataset in DATASETS, f"dataset {self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
         need(self.opt in OPTIMIZERS, f"opt {self.opt!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")

@@ -43,6 +43,7 @@ class TensorImageDataset(Dataset):
         labels: torch.Tensor,
         mean: tuple[float, ...],
         std: tuple[float, ...],
+        *,
         augment: bool = False,
         flip: bool = False,
     ) -> None:
@@ -62,8 +63,8 @@ class TensorImageDataset(Dataset):
             self.labels,
             tuple(self.mean.flatten().tolist()),
             tuple(self.std.flatten().tolist()),
-            augment,
-            self.flip,
+            augment=augment,
+            flip=self.flip,
         )
 
     def image(self, index: int):
@@ -115,18 +116,20 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.sort(perm[num_val:]), np.sort(perm[:num_val])
 
 
-def _bundle(
-    name, train_x, train_y, test_x, test_y, mean, std, num_classes, seed, val_fraction, augment, flip, labels
-):
+def _bundle(name, *, train, test, mean, std, num_classes, seed, val_fraction, augment, flip, labels):
+    """A bundle from in-memory `train` and `test` (images, labels) pairs; val is a seeded part of train."""
+    (train_x, train_y), (test_x, test_y) = train, test
     train_idx, val_idx = _split(len(train_y), val_fraction, seed)
     full = TensorImageDataset(train_x, train_y, mean, std)
-    train = TensorImageDataset(train_x[train_idx], train_y[train_idx], mean, std, augment, flip)
+    train_set = TensorImageDataset(
+        train_x[train_idx], train_y[train_idx], mean, std, augment=augment, flip=flip
+    )
     return DataBundle(
         name=name,
-        train=train,
+        train=train_set,
         val=Subset(full, val_idx.tolist()),
         test=TensorImageDataset(test_x, test_y, mean, std),
-        calib_source=train.with_augment(False),
+        calib_source=train_set.with_augment(False),
         in_chans=train_x.shape[1],
         num_classes=num_classes,
         img_size=train_x.shape[-1],
@@ -147,16 +150,14 @@ def _digits(seed: int, val_fraction: float, augment: bool) -> DataBundle:
     train_idx, test_idx = _split(len(y), 0.2, 12345)
     return _bundle(
         "digits",
-        x[train_idx],
-        y[train_idx],
-        x[test_idx],
-        y[test_idx],
-        (0.5,),
-        (0.5,),
-        10,
-        seed,
-        val_fraction,
-        augment,
+        train=(x[train_idx], y[train_idx]),
+        test=(x[test_idx], y[test_idx]),
+        mean=(0.5,),
+        std=(0.5,),
+        num_classes=10,
+        seed=seed,
+        val_fraction=val_fraction,
+        augment=augment,
         flip=False,
         labels=contract.DIGITS_LABELS,
     )
@@ -191,16 +192,14 @@ def _fashion_mnist(data_dir: str | None, seed: int, val_fraction: float, augment
     train_x, train_y, test_x, test_y = arrays
     return _bundle(
         "fashion-mnist",
-        train_x.unsqueeze(1),
-        train_y,
-        test_x.unsqueeze(1),
-        test_y,
-        FASHION_MNIST_MEAN,
-        FASHION_MNIST_STD,
-        10,
-        seed,
-        val_fraction,
-        augment,
+        train=(train_x.unsqueeze(1), train_y),
+        test=(test_x.unsqueeze(1), test_y),
+        mean=FASHION_MNIST_MEAN,
+        std=FASHION_MNIST_STD,
+        num_classes=10,
+        seed=seed,
+        val_fraction=val_fraction,
+        augment=augment,
         flip=True,
         labels=contract.FASHION_MNIST_LABELS,
     )
@@ -248,16 +247,14 @@ def _cifar10(data_dir: str | None, seed: int, val_fraction: float, augment: bool
         ys.append(torch.tensor(d["labels"]))
     return _bundle(
         "cifar10",
-        torch.cat(xs[:5]),
-        torch.cat(ys[:5]),
-        xs[5],
-        ys[5],
-        CIFAR10_MEAN,
-        CIFAR10_STD,
-        10,
-        seed,
-        val_fraction,
-        augment,
+        train=(torch.cat(xs[:5]), torch.cat(ys[:5])),
+        test=(xs[5], ys[5]),
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        num_classes=10,
+        seed=seed,
+        val_fraction=val_fraction,
+        augment=augment,
         flip=True,
         labels=labels,
     )
@@ -280,16 +277,14 @@ def _synthetic(seed: int, val_fraction: float, augment: bool, img_size: int | No
     (train_x, train_y), (test_x, test_y) = make(320, 1), make(100, 2)
     return _bundle(
         "synthetic",
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        (0.5,) * 3,
-        (0.25,) * 3,
-        10,
-        seed,
-        val_fraction,
-        augment,
+        train=(train_x, train_y),
+        test=(test_x, test_y),
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        num_classes=10,
+        seed=seed,
+        val_fraction=val_fraction,
+        augment=augment,
         flip=False,
         labels=contract.SYNTHETIC_LABELS,
     )
@@ -297,6 +292,7 @@ def _synthetic(seed: int, val_fraction: float, augment: bool, img_size: int | No
 
 def _imagefolder(
     data_dir: str | None,
+    *,
     seed: int,
     val_fraction: float,
     augment: bool,
@@ -350,6 +346,7 @@ def _imagefolder(
 def load_data(
     name: str,
     data_dir: str | None = None,
+    *,
     seed: int = 0,
     val_fraction: float = 0.1,
     augment: bool = True,
@@ -370,7 +367,14 @@ def load_data(
     if name == "synthetic":
         return _synthetic(seed, val_fraction, augment, img_size)
     if name == "imagefolder":
-        return _imagefolder(data_dir, seed, val_fraction, augment, img_size or 224, augmentation)
+        return _imagefolder(
+            data_dir,
+            seed=seed,
+            val_fraction=val_fraction,
+            augment=augment,
+            img_size=img_size or 224,
+            augmentation=augmentation,
+        )
     raise DataError(
         f"unknown dataset {name!r}; allowed: digits, fashion-mnist, cifar10, imagefolder, synthetic"
     )

@@ -29,6 +29,7 @@ class EvalSet:
         dataset: Dataset,
         preprocessing: Preprocessing,
         indices: list[int] | None = None,
+        *,
         cache: bool = True,
         batch_size: int = 500,
         workers: int = 0,
@@ -79,7 +80,14 @@ class EvalSet:
     def head(self, n: int) -> EvalSet:
         """The first `n` images (e.g. for a parity check)."""
         indices = list(range(min(n, len(self))))
-        return EvalSet(self.dataset, self.preprocessing, indices, self.cache, self.batch_size, self.workers)
+        return EvalSet(
+            self.dataset,
+            self.preprocessing,
+            indices,
+            cache=self.cache,
+            batch_size=self.batch_size,
+            workers=self.workers,
+        )
 
 
 def calibration_set(bundle, num_images: int, seed: int = 0, workers: int = 0) -> EvalSet:

@@ -40,6 +40,7 @@ def weight_norm(model: torch.nn.Module) -> float:
 def check_health(
     model: torch.nn.Module,
     initial_norm: float,
+    *,
     loss: float,
     num_classes: int,
     epoch: int,

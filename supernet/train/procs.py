@@ -125,8 +125,9 @@ def run_data(config):
 
     space = SearchSpace.resolve(config.space)
     return load_data(
-        config.dataset, config.data_dir, config.seed, config.val_fraction, config.augment,
-        config.img_size or max(space.resolutions), augmentation=Augmentation.from_config(config),
+        config.dataset, config.data_dir, seed=config.seed, val_fraction=config.val_fraction,
+        augment=config.augment, img_size=config.img_size or max(space.resolutions),
+        augmentation=Augmentation.from_config(config),
     )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from .resize import resize_to
 
 
 def step_archs(
-    space: SearchSpace, seed: int, step: int, num_random: int, sandwich: bool = True
+    space: SearchSpace, *, seed: int, step: int, num_random: int, sandwich: bool = True
 ) -> list[ArchConfig]:
     """The subnets of global step `step`: [largest, smallest, random...] (or only random without sandwich).
 
@@ -38,6 +38,7 @@ def sandwich_backward(
     images: torch.Tensor,
     targets: torch.Tensor,
     archs: list[ArchConfig],
+    *,
     label_smoothing: float = 0.1,
     inplace_distill: bool = True,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,

@@ -85,20 +85,20 @@ class Trainer:
         self.bundle = self.bundle or load_data(
             config.dataset,
             config.data_dir,
-            config.seed,
-            config.val_fraction,
-            config.augment,
-            config.img_size or max(self.space.resolutions),
+            seed=config.seed,
+            val_fraction=config.val_fraction,
+            augment=config.augment,
+            img_size=config.img_size or max(self.space.resolutions),
             augmentation=Augmentation.from_config(config),
         )
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.model = ElasticMobileNetV2(
             self.space,
-            self.bundle.num_classes,
-            self.bundle.in_chans,
-            config.drop_rate,
-            config.drop_path_rate,
-            config.kernel_transform,
+            num_classes=self.bundle.num_classes,
+            in_chans=self.bundle.in_chans,
+            drop_rate=config.drop_rate,
+            drop_path_rate=config.drop_path_rate,
+            kernel_transform=config.kernel_transform,
         )
         if config.zero_gamma:
             self.model.zero_init_last()
@@ -123,7 +123,9 @@ class Trainer:
         self.rollbacks = 0
         if is_main:  # other ranks read only their shard of the train split
             # evaluation reads images through the run's preprocessing contract (the shipped model's card)
-            self.calib = calibration_set(self.bundle, config.calib_images, config.seed, config.loader_workers)
+            self.calib = calibration_set(
+                self.bundle, config.calib_images, seed=config.seed, workers=config.loader_workers
+            )
             self.val = self._eval_set(self.bundle.val)
         self._start()
         self._snapshot()
@@ -206,17 +208,13 @@ class Trainer:
         """One sandwich step and (unless the guard objects) one optimizer step."""
         cfg = self.config
         self.scheduler.step_update(self.step)
-        archs = step_archs(self.space, cfg.seed, self.step, cfg.num_random, cfg.sandwich)
-        out = sandwich_backward(
-            self.model,
-            images,
-            targets,
-            archs,
-            cfg.label_smoothing,
-            cfg.inplace_distill,
-            self._autocast,
-            self.scaler.scale,
+        archs = step_archs(
+            self.space, seed=cfg.seed, step=self.step, num_random=cfg.num_random, sandwich=cfg.sandwich
         )
+        out = sandwich_backward(
+            self.model, images, targets, archs, label_smoothing=cfg.label_smoothing,
+            inplace_distill=cfg.inplace_distill, autocast=self._autocast, scale_loss=self.scaler.scale,
+        )  # fmt: skip
         if self.grad_sync is not None:
             self.grad_sync(self.model)
         self.scaler.unscale_(self.optimizer)
@@ -292,8 +290,9 @@ class Trainer:
         c = self.config
         pin = self.device.type == "cuda"
         return EvalSet(
-            dataset, self.bundle.preprocessing, None, False, c.eval_batch_size, c.loader_workers, pin
-        )
+            dataset, self.bundle.preprocessing, cache=False, batch_size=c.eval_batch_size,
+            workers=c.loader_workers, pin_memory=pin,
+        )  # fmt: skip
 
     def evaluate(self, split: EvalSet) -> dict:
         """Accuracy of the smallest and largest subnets after BN recalibration (on a copy of the supernet)."""
@@ -341,15 +340,10 @@ class Trainer:
             self.epoch += 1
             metrics["step"] = self.step
             check_health(
-                self.model,
-                self.initial_norm,
-                self._epoch_loss(metrics),
-                self.bundle.num_classes,
-                self.epoch,
-                self.step,
-                self.config.lr * self.scheduler.lr_scale,
-                self.config.momentum,
-            )
+                self.model, self.initial_norm, loss=self._epoch_loss(metrics),
+                num_classes=self.bundle.num_classes, epoch=self.epoch, step=self.step,
+                lr=self.config.lr * self.scheduler.lr_scale, momentum=self.config.momentum,
+            )  # fmt: skip
             if self.is_main:
                 val = self.evaluate(self.val)
                 metrics.update(val_acc_smallest=val["smallest"], val_acc_largest=val["largest"])
@@ -361,15 +355,9 @@ class Trainer:
             if self.is_main:
                 metrics["checkpoint"] = str(self.out / POINTER)
                 save_checkpoint(
-                    self.out,
-                    self.model,
-                    self.config,
-                    self.epoch,
-                    self.step,
-                    self.train_state(),
-                    self.checkpoint_meta(),
-                    metrics=metrics,
-                )
+                    self.out, self.model, self.config, epoch=self.epoch, step=self.step,
+                    train_state=self.train_state(), meta=self.checkpoint_meta(), metrics=metrics,
+                )  # fmt: skip
                 self._log(metrics)
                 tqdm.write(
                     f"epoch {metrics['epoch']}/{self.config.epochs} loss {metrics['loss']:.3f} "

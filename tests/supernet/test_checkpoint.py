@@ -23,7 +23,9 @@ def saved(tmp_path, epoch=3):
     model(torch.randn(2, 1, 16, 16)).sum().backward()
     opt.step()
     state = {"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(), "n": 5}
-    save_checkpoint(tmp_path, model, TrainConfig(epochs=9), epoch, 42, state, {"dataset": "x"})
+    save_checkpoint(
+        tmp_path, model, TrainConfig(epochs=9), epoch=epoch, step=42, train_state=state, meta={"dataset": "x"}
+    )
     return model, state
 
 

@@ -55,7 +55,8 @@ def test_weight_decay_skips_bn_and_bias_and_is_applied_once_per_step():
     assert all(g["nesterov"] for g in opt.param_groups)
 
     images, targets = torch.randn(4, 3, 16, 16), torch.randint(0, 4, (4,))
-    sandwich_backward(model, images, targets, step_archs(model.space, 0, 0, 2))  # four subnets, one step
+    archs = step_archs(model.space, seed=0, step=0, num_random=2)
+    sandwich_backward(model, images, targets, archs)  # four subnets, one step
     before = {
         n: (p.detach().clone(), None if p.grad is None else p.grad.clone())
         for n, p in model.named_parameters()

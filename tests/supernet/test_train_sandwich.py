@@ -30,9 +30,12 @@ def test_step_archs_are_largest_smallest_then_seeded_random():
     archs = step_archs(space, seed=3, step=7, num_random=2)
     assert archs[:2] == [space.largest(), space.smallest()] and len(archs) == 4
     assert archs == step_archs(space, seed=3, step=7, num_random=2)  # ranks and resumed runs agree
-    others = [step_archs(space, 3, s, 2)[2:] for s in range(8, 20)] + [step_archs(space, 4, 7, 2)[2:]]
+    others = [
+        step_archs(space, seed=seed, step=s, num_random=2)[2:]
+        for seed, s in [*((3, s) for s in range(8, 20)), (4, 7)]
+    ]
     assert any(o != archs[2:] for o in others)
-    assert step_archs(space, 3, 7, 2, sandwich=False) == archs[2:]
+    assert step_archs(space, seed=3, step=7, num_random=2, sandwich=False) == archs[2:]
 
 
 def test_accumulated_gradient_is_the_sum_of_per_subnet_gradients():
@@ -76,7 +79,9 @@ def test_teacher_logits_get_only_their_own_label_gradient():
             seen.append(output.detach().clone())
 
     model.classifier.register_forward_hook(keep_grad)
-    sandwich_backward(model, images, targets, step_archs(model.space, 0, 0, 2), label_smoothing=0.0)
+    sandwich_backward(
+        model, images, targets, step_archs(model.space, seed=0, step=0, num_random=2), label_smoothing=0.0
+    )
     logits, grad = seen
     own = torch.nn.functional.cross_entropy(logits.requires_grad_(), targets)
     (expected,) = torch.autograd.grad(own, logits)
@@ -86,7 +91,7 @@ def test_teacher_logits_get_only_their_own_label_gradient():
 def test_dropout_is_active_only_for_the_largest():
     model = tiny_model(drop_rate=0.5)
     images, targets = batch()
-    archs = step_archs(model.space, 0, 0, 2)
+    archs = step_archs(model.space, seed=0, step=0, num_random=2)
     record = []
     model.classifier.register_forward_pre_hook(
         lambda m, args: record.append((model.active_arch, model.regularize))

@@ -149,16 +149,17 @@ def test_health_check_refuses_non_finite_weights_and_exploded_norms_at_chance():
 
     model = torch.nn.Linear(4, 3)
     norm = weight_norm(model)
-    assert check_health(model, norm, 0.5, 3, 1, 10, 0.1, 0.9) == pytest.approx(norm)
+    healthy = dict(loss=0.5, num_classes=3, epoch=1, step=10, lr=0.1, momentum=0.9)
+    assert check_health(model, norm, **healthy) == pytest.approx(norm)
     with torch.no_grad():
         model.weight.mul_(1000)
-    assert check_health(model, norm, 0.5, 3, 1, 10, 0.1, 0.9) > 100 * norm  # learning, not at chance
+    assert check_health(model, norm, **healthy) > 100 * norm  # learning, not at chance
     with pytest.raises(DivergenceError, match=r"loss 1.1 stays at chance .* grew"):
-        check_health(model, norm, 1.1, 3, 2, 20, 5.0, 0.9)
+        check_health(model, norm, loss=1.1, num_classes=3, epoch=2, step=20, lr=5.0, momentum=0.9)
     with torch.no_grad():
         model.weight[0, 0] = math.nan
     with pytest.raises(DivergenceError, match=r"epoch 3 \(step 30\): 1 weights are NaN or infinite"):
-        check_health(model, norm, 0.5, 3, 3, 30, 0.1, 0.9)
+        check_health(model, norm, loss=0.5, num_classes=3, epoch=3, step=30, lr=0.1, momentum=0.9)
 
 
 def test_checkpoints_refuse_non_finite_weights(tmp_path):
@@ -168,7 +169,7 @@ def test_checkpoints_refuse_non_finite_weights(tmp_path):
     with torch.no_grad():
         next(trainer.model.parameters()).fill_(math.nan)
     with pytest.raises(CheckpointError, match="refusing to save epoch 1 .* NaN or infinite"):
-        save_checkpoint(trainer.out, trainer.model, trainer.config, 1, 6)
+        save_checkpoint(trainer.out, trainer.model, trainer.config, epoch=1, step=6)
     assert not list(Path(trainer.out).glob("weights-*"))
     trainer.close()
 
@@ -223,7 +224,7 @@ def test_a_custom_activation_round_trips_through_checkpoint_and_extraction(tmp_p
     space = SearchSpace.resolve(str(Path(__file__).parents[1] / "spaces" / "tiny.yaml"))
     torch.manual_seed(0)
     model = ElasticMobileNetV2(space, num_classes=10, in_chans=3, act_layer=torch.nn.SiLU).eval()
-    save_checkpoint(tmp_path, model, TrainConfig(), 1, 1)
+    save_checkpoint(tmp_path, model, TrainConfig(), epoch=1, step=1)
     loaded = load_checkpoint(tmp_path).model
     assert loaded.act_name == "silu"
     arch = space.smallest()
