@@ -37,6 +37,7 @@ import torch.multiprocessing as mp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet.distributed.sync import StepSync, broadcast_model, free_port, mean_over_ranks  # noqa: E402
+from supernet.files import atomic_write_text  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
 from supernet.train.trainer import Trainer  # noqa: E402
 
@@ -163,8 +164,8 @@ def main() -> None:
     print(table)
     print(f"\nnew/old images-per-second ratio: {med[NEW] / med[OLD]:.2f}")
     if args.out:
-        Path(args.out).write_text(header + "\n" + table + f"\n\nnew/old images-per-second ratio: "
-                                  f"**{med[NEW] / med[OLD]:.2f}**\n")  # fmt: skip
+        ratio = f"\n\nnew/old images-per-second ratio: **{med[NEW] / med[OLD]:.2f}**\n"
+        atomic_write_text(args.out, header + "\n" + table + ratio)
     if profiles:
         text = "".join(
             f"## {name}: top ops by self CPU time, {args.steps} steps (rank 0)\n\n```\n{tab}\n```\n\n"
@@ -172,8 +173,8 @@ def main() -> None:
         )
         print(text)
         if args.profile_out:
-            Path(args.profile_out).write_text(
-                f"# Where a training step's time goes\n\nCommand: `{cmd}`\n\n{text}"
+            atomic_write_text(
+                args.profile_out, f"# Where a training step's time goes\n\nCommand: `{cmd}`\n\n{text}"
             )
 
 
