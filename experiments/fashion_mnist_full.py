@@ -122,9 +122,9 @@ def stage_lut(args, root: Path) -> None:
     if lut.is_file() and not (root / ".lut-building").exists():  # a killed build is resumed by the CLI
         return
     if args.lut_from:
-        copy_lut(Path(args.lut_from), lut)
-        record(root, "lut", f"copied from {args.lut_from}", load=lut_load(lut))
-        return
+        meta = copy_lut(Path(args.lut_from), lut)
+        load = f"load {meta['load_avg_start']:.2f} at start (built {meta['date']})"
+        return record(root, "lut", f"copied from {args.lut_from}", load=load)
     cmd = ["supernet", "latency", "build", "--space", "mbv2-small", "--target", "ort-cpu", "--in-chans", "1"]
     cmd += ["--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
     (root / ".lut-building").touch()
@@ -134,7 +134,7 @@ def stage_lut(args, root: Path) -> None:
     record(root, "lut", shlex.join(full), load=load_line(text))
 
 
-def copy_lut(src: Path, dst: Path) -> None:
+def copy_lut(src: Path, dst: Path) -> dict:
     """Reuse a complete ort-cpu table of this space built on this machine (e.g. a committed, validated one)
     instead of building it again: the latency table does not depend on the trained weights."""
     table = LatencyTable.load(src)
@@ -152,11 +152,7 @@ def copy_lut(src: Path, dst: Path) -> None:
     if problems:
         sys.exit(f"error: --lut-from {src}: {', '.join(problems)}")
     write_json(dst, json.loads(src.read_text()))
-
-
-def lut_load(lut: Path) -> str:
-    meta = json.loads(lut.read_text()).get("metadata", {})
-    return f"load {meta.get('load_avg_start', '?'):.2f} at start (built {meta.get('date', '?')})"
+    return table.metadata
 
 
 def budgets(args, root: Path) -> list[float]:
@@ -222,7 +218,7 @@ def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None
 
 def stage_baselines(args, root: Path) -> None:
     config = recipe(args, train_data(args, root), args.seed)
-    for width in WIDTHS:
+    for width in args.widths:
         print(f"timm MobileNetV2 x{width:g} alone, {config.epochs} epochs", flush=True)
         torch.manual_seed(args.seed)
         model = mobilenetv2_small_input(width, 10, 1, config.drop_rate)
@@ -343,6 +339,10 @@ def stage_measure(args, root: Path) -> None:
         record(root, "measure", shlex.join(self_command(args, "measure")), load=os.getloadavg()[0])
 
 
+def floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="/work/runs/fm_full", help="run directory of every stage")
@@ -361,6 +361,7 @@ def main(argv=None) -> None:
         "--search-evals", type=int, default=40, help="archs scored per strategy run (stage search)"
     )
     p.add_argument("--seeds", type=int, default=5, help="search seeds per strategy (stage search)")
+    p.add_argument("--widths", type=floats, default=list(WIDTHS), help="baselines: MobileNetV2 widths")
     p.add_argument("--ablation-images", type=int, default=20000)
     p.add_argument(
         "--ablation-epochs", type=int, default=0, help="0: one epoch past the LR reaching its floor"
