@@ -209,7 +209,9 @@ def write_report(root: Path, args) -> Path:
         "",
     ]
     lines += [f"- {name}: {acc}%" for name, acc in PUBLISHED]
-    lines += ["", "## Goals", ""] + _goal_lines(rows, inherit_ok, len([r for r in scratch.values() if r]))
+    lines += ["", "## Goals", ""] + _goal_lines(
+        rows, inherit_ok, len([r for r in scratch.values() if r]), final
+    )
     lines += [
         "",
         "## Commands (exact, per stage; rerunning a command continues it)",
@@ -286,14 +288,16 @@ def _search_lines(root: Path, missing: list) -> list[str]:
     ]
 
 
-def _goal_lines(rows: list[dict], inherit_ok: list[bool], n_scratch: int) -> list[str]:
+def _goal_lines(rows: list[dict], inherit_ok: list[bool], n_scratch: int, final: dict | None) -> list[str]:
     sub = [r for r in rows if r["kind"] == "supernet"]
     fam = [r for r in rows if r["kind"] == "family" and r["ms"] is not None]
     out = []
-    if sub:
-        top = 100 * max(sub, key=lambda r: r["macs"])["acc"]
+    if final or sub:  # the supernet's own largest subnet (training's final test), else the largest shipped
+        top = 100 * (final["test_acc_largest"] if final else max(sub, key=lambda r: r["macs"])["acc"])
+        which = "the supernet's largest subnet" if final else "the largest shipped subnet"
         out.append(
-            f"- Largest subnet >= {GOAL_LARGEST}% test: {top:.2f}%, **{'met' if top >= GOAL_LARGEST else 'missed'}**."
+            f"- Largest subnet >= {GOAL_LARGEST}% test ({which}): {top:.2f}%, "
+            f"**{'met' if top >= GOAL_LARGEST else 'missed'}**."
         )
     measured = [r for r in sub if r["ms"] is not None]
     if measured and fam:
