@@ -31,7 +31,8 @@ def ray_client_dependency_error() -> str | None:
     """Why Ray Client (`ray://` addresses) cannot be used here, or None when its dependencies are installed."""
     from ray._private.utils import get_ray_client_dependency_error
 
-    return get_ray_client_dependency_error()
+    error = get_ray_client_dependency_error()  # Ray returns the ImportError itself (e.g. no grpc module)
+    return None if error is None else str(error) or type(error).__name__
 
 
 def ray_services() -> ModuleType:

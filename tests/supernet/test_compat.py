@@ -143,3 +143,12 @@ def test_pyproject_bounds_the_libraries_whose_privates_we_use(library):
     for r in bounds:
         assert any(s.operator in ("<", "<=", "~=", "==") for s in r.specifier), f"{r} has no upper bound"
         assert r.specifier.contains(installed), f"installed {library} {installed} violates {r}"
+
+
+def test_ray_client_dependency_error_is_text_even_when_ray_hands_back_the_import_error(monkeypatch):
+    """Without grpc (a plain `pip install -e .`), Ray returns the ImportError object itself, not a string."""
+    target = "ray._private.utils.get_ray_client_dependency_error"  # the one name the compat module reads
+    monkeypatch.setattr(target, lambda: ModuleNotFoundError("no grpc"))
+    assert _compat.ray_client_dependency_error() == "no grpc"
+    monkeypatch.setattr(target, lambda: None)
+    assert _compat.ray_client_dependency_error() is None
