@@ -266,21 +266,15 @@ def ablation_epochs(args) -> int:
 
 def stage_ablations(args, root: Path) -> None:
     data = subset_data(Path(args.data), root / "ablations" / "data", args.ablation_images, 0)
+    meta = dict(epochs=ablation_epochs(args), images=args.ablation_images, auto=not args.ablation_epochs)
+    record(root, "ablations", "(running: the commands are recorded when every run has finished)", **meta)
     cmds = []
-    for i, flags in enumerate(ABLATIONS.values()):
-        for seed in range(args.ablation_seeds):
+    for seed in range(args.ablation_seeds):  # seed-major: a stopped run leaves whole seeds behind
+        for i, flags in enumerate(ABLATIONS.values()):
             out = root / "ablations" / f"v{i}-s{seed}"
             final = train_supernet(out, data, ablation_epochs(args), [*train_flags(args, seed), *flags])
             cmds.append(final["command"])
-    auto = not args.ablation_epochs
-    record(
-        root,
-        "ablations",
-        " && ".join(cmds),
-        epochs=ablation_epochs(args),
-        images=args.ablation_images,
-        auto=auto,
-    )
+    record(root, "ablations", " && ".join(cmds), **meta)
 
 
 def search_budgets(root: Path) -> list[float]:
