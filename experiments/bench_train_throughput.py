@@ -5,12 +5,14 @@ steps (`Trainer.train_step` on Fashion-MNIST batches from the Trainer's own load
 4 subnets, gradient clipping, collapse guard, optimizer), in alternating order, while the process that a
 configuration does not use waits in a barrier:
 
-- `1x1 b64`: one process, 1 thread, batch 64 (the old default);
-- `1x2 b64`: one process, 2 threads, batch 64;
-- `2x1 b64`: two processes of 1 thread, 32 images each (global batch 64, the old recipe), one all-reduce
-  per step: the new default on 2 free cores;
-- `2x1 b128`: two processes of 1 thread, 64 images each (global batch 128: a different recipe, faster);
-- `1x1 b128`: one process, 1 thread, batch 128.
+- `1x1 b64`: one process, 1 thread, batch 64, PyTorch's depthwise weight gradient and in-place ReLU6
+  (the first default);
+- `2x1 b64`: two processes of 1 thread, 32 images each (global batch 64, the same recipe), one all-reduce
+  per step, otherwise as above (the default before this benchmark's changes);
+- `+C`: the C weight gradient of 5x5/7x7 depthwise convolutions (`supernet/_dwgrad.py`);
+- `+R`: the supernet's ReLU6 that saves its output instead of copying its input (`supernet/ops.py`);
+- `2x1 b64 +C +R` is the new default on 2 free cores; `1x2`: one process of 2 threads; `2x1 b128`: two
+  processes of 64 images each (global batch 128: a different recipe).
 
 Images/s count the global batch. The median over rounds is reported, with each configuration's ratio to
 the old default; `--profile` also writes the top ops of a step of the old and the new default.
@@ -36,20 +38,24 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from supernet._dwgrad import kernel_available, use_kernel  # noqa: E402
 from supernet.distributed.sync import StepSync, broadcast_model, free_port, mean_over_ranks  # noqa: E402
 from supernet.files import atomic_write_text  # noqa: E402
+from supernet.ops import ReLU6  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
 from supernet.train.trainer import Trainer  # noqa: E402
 
-# name -> (processes, threads, global batch)
+# name -> (processes, threads, global batch, C depthwise weight gradient, output-saving ReLU6)
 CONFIGS = {
-    "1x1 b64": (1, 1, 64),
-    "1x2 b64": (1, 2, 64),
-    "2x1 b64": (2, 1, 64),
-    "2x1 b128": (2, 1, 128),
-    "1x1 b128": (1, 1, 128),
+    "1x1 b64": (1, 1, 64, False, False),
+    "1x1 b64 +C +R": (1, 1, 64, True, True),
+    "1x2 b64 +C +R": (1, 2, 64, True, True),
+    "2x1 b64": (2, 1, 64, False, False),
+    "2x1 b64 +C": (2, 1, 64, True, False),
+    "2x1 b64 +C +R": (2, 1, 64, True, True),
+    "2x1 b128 +C +R": (2, 1, 128, True, True),
 }
-OLD, NEW = "1x1 b64", "2x1 b64"
+OLD, NEW = "1x1 b64", "2x1 b64 +C +R"
 
 
 def _batches(trainer: Trainer):
@@ -66,7 +72,7 @@ def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -
     )
     base = TrainConfig(dataset="fashion-mnist", data_dir=args.data, progress=False, calib_images=2)
     trainers, streams = {}, {}
-    for name, (nproc, _, batch) in CONFIGS.items():
+    for name, (nproc, _, batch, _, relu) in CONFIGS.items():
         if rank >= nproc:
             continue
         cfg = dataclasses.replace(base, batch_size=batch, out=f"{tmp}/{name.replace(' ', '_')}-r{rank}")
@@ -75,22 +81,27 @@ def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -
             grad_sync=StepSync() if nproc > 1 else None, reduce_scalar=mean_over_ranks if nproc > 1 else None,
             batch_per_rank=batch // nproc,
         )  # fmt: skip
+        if not relu:  # PyTorch's in-place ReLU6 (copies its input for the backward pass)
+            for m in t.model.modules():
+                if type(m) is ReLU6:
+                    m.__class__ = torch.nn.ReLU6
         if nproc > 1:
             broadcast_model(t.model)
         t.model.train()
         trainers[name], streams[name] = t, _batches(t)
 
     def run(name: str, steps: int) -> float:
-        nproc, threads, batch = CONFIGS[name]
+        nproc, threads, batch, c_kernel, _ = CONFIGS[name]
         dist.barrier()
         if rank < nproc:
             torch.set_num_threads(threads)
             start = time.perf_counter()
-            for _ in range(steps):
-                images, targets = next(streams[name])
-                trainer = trainers[name]
-                images = images.to(memory_format=trainer.memory_format)
-                trainer.train_step(images, targets)
+            with use_kernel(c_kernel):
+                for _ in range(steps):
+                    images, targets = next(streams[name])
+                    trainer = trainers[name]
+                    images = images.to(memory_format=trainer.memory_format)
+                    trainer.train_step(images, targets)
             elapsed = time.perf_counter() - start
             torch.set_num_threads(1)
         dist.barrier()
@@ -130,6 +141,8 @@ def main() -> None:
     p.add_argument("--out", help="write the result table (Markdown) here")
     p.add_argument("--profile-out", help="write the profiler tables (Markdown) here")
     args = p.parse_args()
+    if not kernel_available():  # compiled here, once, before the workers load it
+        sys.exit("error: the C depthwise weight gradient did not compile here (no C compiler?)")
     load_before = os.getloadavg()
     ctx = mp.get_context("spawn")
     results = ctx.SimpleQueue()
@@ -147,7 +160,7 @@ def main() -> None:
         "| configuration | processes x threads, global batch | images/s (median) | all rounds | vs old default |",
         "|---|---|---:|---|---:|",
     ]
-    for name, (nproc, threads, batch) in CONFIGS.items():
+    for name, (nproc, threads, batch, *_) in CONFIGS.items():
         tag = " (old default)" if name == OLD else " (new default)" if name == NEW else ""
         lines.append(
             f"| `{name}`{tag} | {nproc} x {threads}, {batch} ({batch // nproc} per process) | {med[name]:.1f} | "
@@ -162,9 +175,14 @@ def main() -> None:
     table = "\n".join(lines)
     print(header)
     print(table)
-    print(f"\nnew/old images-per-second ratio: {med[NEW] / med[OLD]:.2f}")
+    c_gain, r_gain = med["2x1 b64 +C"] / med["2x1 b64"], med["2x1 b64 +C +R"] / med["2x1 b64 +C"]
+    gains = (
+        f"C depthwise weight gradient (`2x1 b64 +C` / `2x1 b64`): {c_gain:.2f}x; output-saving ReLU6 "
+        f"on top (`2x1 b64 +C +R` / `2x1 b64 +C`): {r_gain:.2f}x"
+    )
+    print(f"\nnew/old images-per-second ratio: {med[NEW] / med[OLD]:.2f}\n{gains}")
     if args.out:
-        ratio = f"\n\nnew/old images-per-second ratio: **{med[NEW] / med[OLD]:.2f}**\n"
+        ratio = f"\n\nnew/old images-per-second ratio: **{med[NEW] / med[OLD]:.2f}**\n\n{gains}\n"
         atomic_write_text(args.out, header + "\n" + table + ratio)
     if profiles:
         text = "".join(
