@@ -4,9 +4,9 @@ Two static twins of each subnet run beside the supernet, interleaved, in one pro
 rounds is reported, so load from other processes hits all alike):
 
 - `stock`: the extracted timm model as a user would train it (PyTorch's kernels);
-- `same ops`: that model given the supernet's two training-only speed-ups (the C weight gradient of 5x5/7x7
-  depthwise convolutions, `supernet/_dwgrad.py`, and the output-saving ReLU6 of `supernet/ops.py`). Against
-  it the ratio is the cost of weight sharing alone (slicing, elastic control flow): 1.0 is the limit.
+- `same ops`: that model given the supernet's training-only speed-up (the C weight gradient of its 5x5/7x7
+  depthwise convolutions, `supernet/_dwgrad.py`). Against it the ratio is the cost of weight sharing alone
+  (slicing, elastic control flow): 1.0 is the limit.
 
     python experiments/bench_supernet_step.py --space mbv2-small --batch 64 --out experiments/results/supernet_step.md
 """
@@ -27,15 +27,12 @@ import torch
 from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet
 from supernet._dwgrad import depthwise_conv2d, kernel_sizes
 from supernet.files import atomic_write_text
-from supernet.ops import ReLU6
 
 
 def with_supernet_ops(model: torch.nn.Module) -> torch.nn.Module:
     """The static twin with the supernet's training ops (same maths, same parameters)."""
     for m in model.modules():
-        if type(m) is torch.nn.ReLU6:
-            m.__class__ = ReLU6
-        elif isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels == m.out_channels > 1:
+        if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels == m.out_channels > 1:
             if m.kernel_size[0] in kernel_sizes() and m.padding == (m.kernel_size[0] // 2,) * 2:
                 m.forward = lambda x, m=m: depthwise_conv2d(x, m.weight, m.stride)
     return model

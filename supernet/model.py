@@ -12,7 +12,7 @@ from ._compat import DepthwiseSeparableConv, efficientnet_init_weights
 from .arch import ArchConfig
 from .blocks import ElasticInvertedResidual
 from .errors import SupernetError
-from .ops import DynamicConv2d, ReLU6
+from .ops import DynamicConv2d
 from .space import SearchSpace
 
 # Activations by the name checkpoints store (a class cannot be stored safely; a name rebuilds the model).
@@ -23,9 +23,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "hard_swish": nn.Hardswish,
     "gelu": nn.GELU,
 }
-
-# The supernet's own, faster in training; same maths and state (subnets get the stock class above).
-TRAINING_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu6": ReLU6}
 
 
 def activation_name(act_layer: str | type[nn.Module]) -> str:
@@ -56,7 +53,7 @@ class ElasticMobileNetV2(nn.Module):
     ) -> None:
         super().__init__()
         self.act_name = activation_name(act_layer)  # saved with checkpoints, used by extract_subnet
-        act_layer = TRAINING_ACTIVATIONS.get(self.act_name, ACTIVATIONS[self.act_name])
+        act_layer = ACTIVATIONS[self.act_name]
         self.space = space
         self.num_classes = num_classes
         self.in_chans = in_chans

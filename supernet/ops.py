@@ -96,32 +96,3 @@ class DynamicBatchNormAct2d(BatchNormAct2d):
             self.eps,
         )
         return self.act(self.drop(x))
-
-
-class _ReLU6Inplace(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.mark_dirty(x)
-        y = x.clamp_(0.0, 6.0)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (y,) = ctx.saved_tensors
-        # 0 < y < 6 exactly where 0 < x < 6: the same mask as PyTorch's backward computes from x
-        return torch.ops.aten.hardtanh_backward(grad, y, 0.0, 6.0)
-
-
-class ReLU6(nn.ReLU6):
-    """`nn.ReLU6` whose in-place training pass keeps its output for the backward pass.
-
-    PyTorch's in-place ReLU6 (`hardtanh_`) computes its gradient from the input, so autograd copies every
-    activation before overwriting it; the output gives the same mask (0 < y < 6 exactly where 0 < x < 6),
-    so no copy is needed. Same module otherwise (an extracted subnet gets the stock `nn.ReLU6`).
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.inplace and x.requires_grad and torch.is_grad_enabled():
-            return _ReLU6Inplace.apply(x)
-        return super().forward(x)
