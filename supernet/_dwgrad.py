@@ -65,7 +65,7 @@ def _cpu_key() -> str:
 def _compile() -> ctypes.CDLL | None:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
-        _log.info("depthwise weight gradient: no C compiler found; using PyTorch's kernel")
+        _log.warning("depthwise weight gradient: no C compiler found; using PyTorch's kernel")
         return None
     source = _SOURCE.read_bytes()
     errors = []
