@@ -240,8 +240,9 @@ def _ablation_lines(root: Path, cmds: dict, missing: list) -> list[str]:
         if finals:
             s = mean_spread([100 * f["test_acc_smallest"] for f in finals])
             lg = mean_spread([100 * f["test_acc_largest"] for f in finals])
+            sd = (lambda v: f" ± {v:.2f}") if len(finals) > 1 else (lambda v: " (1 seed)")
             rows.append(
-                f"| {name} | `{' '.join(flags) or '(defaults)'}` | {len(finals)} | {s[0]:.2f} ± {s[1]:.2f} | {lg[0]:.2f} ± {lg[1]:.2f} |"
+                f"| {name} | `{' '.join(flags) or '(defaults)'}` | {len(finals)} | {s[0]:.2f}{sd(s[1])} | {lg[0]:.2f}{sd(lg[1])} |"
             )
     if not rows:
         missing.append("ablations")
