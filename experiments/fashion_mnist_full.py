@@ -277,15 +277,16 @@ def stage_ablations(args, root: Path) -> None:
     record(root, "ablations", " && ".join(cmds), **meta)
 
 
-def search_budgets(root: Path) -> list[float]:
-    """Two budgets of the Pareto sweep for the strategy comparison: a third and two thirds of the way up."""
+def search_budgets(root: Path, count: int = 2) -> list[float]:
+    """Budgets of the Pareto sweep for the strategy comparison: a third and two thirds of the way up (the
+    first `count` of them)."""
     bs = json.loads((root / "budgets.json").read_text())
-    return [bs[len(bs) // 3], bs[(2 * len(bs)) // 3]]
+    return [bs[len(bs) // 3], bs[(2 * len(bs)) // 3]][:count]
 
 
 def stage_search(args, root: Path) -> None:
     out = root / "search" / "compare.md"
-    budgets_arg = ",".join(f"{b:g}" for b in search_budgets(root))
+    budgets_arg = ",".join(f"{b:g}" for b in search_budgets(root, args.search_budgets))
     cmd = [sys.executable, str(HERE / "search_compare.py"), "--checkpoint", str(root / "supernet")]
     cmd += [
         "--lut",
@@ -355,6 +356,9 @@ def main(argv=None) -> None:
         "--search-evals", type=int, default=40, help="archs scored per strategy run (stage search)"
     )
     p.add_argument("--seeds", type=int, default=5, help="search seeds per strategy (stage search)")
+    p.add_argument(
+        "--search-budgets", type=int, choices=(1, 2), default=2, help="stage search: budgets compared"
+    )
     p.add_argument("--widths", type=floats, default=list(WIDTHS), help="baselines: MobileNetV2 widths")
     p.add_argument("--ablation-images", type=int, default=20000)
     p.add_argument(
