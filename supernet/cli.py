@@ -203,7 +203,7 @@ def _train_here(config, args: argparse.Namespace) -> dict:
     def say() -> None:  # once the run is set up, so a refused run prints only its one error line
         print(
             f"[train] {choice.nproc} process(es) x {choice.threads} thread(s), global batch "
-            f"{config.batch_size}: {choice.reason}",
+            f"{config.batch_size}: {choice.reason}{_dw_kernel_note(config)}",
             file=sys.stderr,
             flush=True,
         )
@@ -215,6 +215,22 @@ def _train_here(config, args: argparse.Namespace) -> dict:
     trainer = Trainer(config, bundle=bundle)
     say()
     return trainer.fit()
+
+
+def _dw_kernel_note(config) -> str:
+    """Which depthwise weight gradient a CPU run uses (compiles the C kernel here, once, before any rank)."""
+    import os
+
+    from ._dwgrad import kernel_available
+    from .train.device import resolve_device
+
+    if resolve_device(config.device).type != "cpu" or config.amp != "none":
+        return ""
+    if os.environ.get("SUPERNET_DW_GRAD") == "torch":
+        return "; 5x5/7x7 depthwise weight gradient: PyTorch's (SUPERNET_DW_GRAD=torch)"
+    if kernel_available():
+        return "; 5x5/7x7 depthwise weight gradient: the C kernel"
+    return "; 5x5/7x7 depthwise weight gradient: PyTorch's (the C kernel did not compile, see above)"
 
 
 def _space(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """Local multi-process training (`--nproc-per-node`): how N is chosen, and that N processes train correctly."""
 
 import json
+import shutil
 
 import pytest
 from safetensors.torch import load_file
@@ -106,7 +107,15 @@ def test_one_process_opens_the_data_set_once(tmp_path, capsys, monkeypatch, npro
     monkeypatch.setattr(procs, "free_cores", lambda: (2, 1))
     assert main(_argv(tmp_path, tmp_path / "run", "--epochs", "1", "--nproc-per-node", nproc)) == 0
     assert opened == ["synthetic"]
-    assert "1 process(es)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 process(es)" in err
+    assert "depthwise weight gradient: " + ("the C kernel" if shutil.which("cc") else "PyTorch's") in err
+
+
+def test_the_line_says_when_the_c_kernel_is_switched_off(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SUPERNET_DW_GRAD", "torch")
+    assert main(_argv(tmp_path, tmp_path / "run", "--epochs", "1", "--nproc-per-node", "1")) == 0
+    assert "depthwise weight gradient: PyTorch's (SUPERNET_DW_GRAD=torch)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("nproc", ["auto", "1"])
