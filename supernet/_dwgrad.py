@@ -45,10 +45,18 @@ def kernel_sizes() -> tuple[int, ...]:
 
 
 def _cache_dir() -> Path:
-    """$SUPERNET_CACHE, else $XDG_CACHE_HOME/supernet, else ~/.cache/supernet."""
+    """$SUPERNET_CACHE, else $XDG_CACHE_HOME/supernet, else ~/.cache/supernet; where that cannot be
+    written (a read-only home), a per-user folder in the temporary directory."""
     if os.environ.get("SUPERNET_CACHE"):
         return Path(os.environ["SUPERNET_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "supernet"
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "supernet"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if os.access(home, os.W_OK):
+            return home
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"supernet-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 def _cpu_key() -> str:

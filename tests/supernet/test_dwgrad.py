@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -150,3 +152,13 @@ def test_falls_back_to_pytorch_without_a_working_compiler(monkeypatch, tmp_path,
     assert "_DepthwiseConv2d" not in type(y.grad_fn).__name__
     y.sum().backward()
     torch.testing.assert_close(w.grad, torch_weight_grad(x, torch.ones_like(y), 7, 1))
+
+
+def test_an_unusable_cache_home_falls_back_to_the_temporary_directory(monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.delenv("SUPERNET_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file" / "cache"))  # mkdir fails, even as root
+    got = _dwgrad._cache_dir()
+    assert got.parent == Path(tempfile.gettempdir()) and got.name.startswith("supernet-")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ok"))
+    assert _dwgrad._cache_dir() == tmp_path / "ok" / "supernet"
