@@ -73,7 +73,7 @@ def main() -> None:
         f"Supernet checkpoint {root / 'supernet'} (seed {run_cfg.seed}); each arch trained alone from its "
         f"inherited weights for {args.epochs} epoch(s) of the 54k training images at a constant lr "
         f"{floor_lr:g} (the recipe's 5% floor), augmentation as in the run, no dropout; test on the 10k test "
-        "split (never used for a choice). CPU time of the fine-tuning beside the supernet's 1.48 CPU-hours. "
+        "split (never used for a choice); CPU-min: process CPU time of the fine-tuning. "
         f"Load does not change accuracy (machine shared; 1-min load at the end {os.getloadavg()[0]:.2f}).",
         "",
         "| arch | inherited test % | fine-tuned test % | from scratch test % | fine-tune CPU-min | arch string |",
