@@ -267,7 +267,8 @@ def ablation_epochs(args) -> int:
 def stage_ablations(args, root: Path) -> None:
     data = subset_data(Path(args.data), root / "ablations" / "data", args.ablation_images, 0)
     meta = dict(epochs=ablation_epochs(args), images=args.ablation_images, auto=not args.ablation_epochs)
-    record(root, "ablations", "(running: the commands are recorded when every run has finished)", **meta)
+    driver = shlex.join([sys.executable, *sys.argv])
+    record(root, "ablations", f"{driver} (until every run has finished: then each run's command)", **meta)
     cmds = []
     for seed in range(args.ablation_seeds):  # seed-major: a stopped run leaves whole seeds behind
         for i, flags in enumerate(ABLATIONS.values()):
