@@ -201,6 +201,9 @@ def write_report(root: Path, args) -> Path:
             )
     else:
         missing.append("scratch")
+    checks = [(f"{args.name}_{k}.md", what) for k, what in TARGETED_CHECKS]
+    if found := [(f, what) for f, what in checks if (Path(args.results) / f).is_file()]:
+        lines += ["", "Targeted checks of the gap: " + "; ".join(f"[{w}]({f})" for f, w in found) + "."]
     lines += _ablation_lines(root, cmds, missing)
     lines += _search_lines(root, missing)
     lines += [
@@ -226,6 +229,13 @@ def write_report(root: Path, args) -> Path:
     atomic_write_text(out, "\n".join(lines) + "\n")
     print(out.read_text())
     return out
+
+
+# Result tables of targeted experiments beside the report (<name>_<key>.md), linked from section 2.
+TARGETED_CHECKS = (
+    ("calib", "BN calibration on more images"),
+    ("finetune", "one epoch of fine-tuning from the inherited weights"),
+)
 
 
 def _ablation_lines(root: Path, cmds: dict, missing: list) -> list[str]:
