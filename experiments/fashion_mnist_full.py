@@ -273,7 +273,7 @@ def stage_ablations(args, root: Path) -> None:
     for seed in range(args.ablation_seeds):  # seed-major: a stopped run leaves whole seeds behind
         for i, flags in enumerate(ABLATIONS.values()):
             out = root / "ablations" / f"v{i}-s{seed}"
-            final = train_supernet(out, data, ablation_epochs(args), [*train_flags(args, seed), *flags])
+            final = train_supernet(out, data, meta["epochs"], [*train_flags(args, seed), *flags])
             cmds.append(final["command"])
     record(root, "ablations", " && ".join(cmds), **meta)
 

@@ -30,13 +30,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-__all__ = ["depthwise_conv2d", "kernel_available", "kernel_sizes", "use_kernel"]
+__all__ = ["depthwise_conv2d", "kernel_available", "kernel_enabled", "kernel_sizes", "use_kernel"]
 
 _log = logging.getLogger(__name__)
 _SOURCE = Path(__file__).with_suffix(".c")
 _FLAG_SETS = (["-O3", "-march=native"], ["-O3"])  # the first that compiles (-march: the CPU's vectors)
 _KERNEL_SIZES = (5, 7)
-_state: dict = {"enabled": os.environ.get("SUPERNET_DW_GRAD", "c") != "torch"}
+_state: dict = {}  # "lib": the loaded library (or None); "enabled": the override of `use_kernel`
 
 
 def kernel_sizes() -> tuple[int, ...]:
@@ -114,6 +114,13 @@ def _library() -> ctypes.CDLL | None:
     return _state["lib"]
 
 
+def kernel_enabled() -> bool:
+    """False when switched off (`SUPERNET_DW_GRAD=torch` or inside `use_kernel(False)`)."""
+    if "enabled" in _state:
+        return _state["enabled"]
+    return os.environ.get("SUPERNET_DW_GRAD", "c") != "torch"
+
+
 def kernel_available() -> bool:
     """True when the C kernel compiled and loaded on this machine (compiles it on first call)."""
     return _library() is not None
@@ -122,12 +129,15 @@ def kernel_available() -> bool:
 @contextmanager
 def use_kernel(enabled: bool):
     """Turn the C kernel on or off inside the block (benchmarks time both ways in one process)."""
-    before = _state["enabled"]
+    before = _state.get("enabled")
     _state["enabled"] = enabled
     try:
         yield
     finally:
-        _state["enabled"] = before
+        if before is None:
+            del _state["enabled"]
+        else:
+            _state["enabled"] = before
 
 
 def weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: int, stride: int) -> torch.Tensor:
@@ -173,7 +183,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, stride: int | Sequen
     k = weight.shape[-1]
     s = stride if isinstance(stride, int) else stride[0]
     fast = (
-        _state["enabled"]
+        kernel_enabled()
         and k in _KERNEL_SIZES
         and weight.requires_grad
         and torch.is_grad_enabled()

@@ -219,14 +219,12 @@ def _train_here(config, args: argparse.Namespace) -> dict:
 
 def _dw_kernel_note(config) -> str:
     """Which depthwise weight gradient a CPU run uses (compiles the C kernel here, once, before any rank)."""
-    import os
-
-    from ._dwgrad import kernel_available
+    from ._dwgrad import kernel_available, kernel_enabled
     from .train.device import resolve_device
 
     if resolve_device(config.device).type != "cpu" or config.amp != "none":
         return ""
-    if os.environ.get("SUPERNET_DW_GRAD") == "torch":
+    if not kernel_enabled():
         return "; 5x5/7x7 depthwise weight gradient: PyTorch's (SUPERNET_DW_GRAD=torch)"
     if kernel_available():
         return "; 5x5/7x7 depthwise weight gradient: the C kernel"
