@@ -1,7 +1,7 @@
 """Forward+backward time of the supernet with an arch active / the same arch as a static timm model.
 
-Two static twins of each subnet run beside the supernet, interleaved, in one process (the median of the
-rounds is reported, so load from other processes hits all alike):
+Two static twins of each subnet run beside the supernet, interleaved (every model in every position of the
+order), in one process (the median of the rounds is reported, so load from other processes hits all alike):
 
 - `stock`: the extracted timm model as a user would train it (PyTorch's kernels);
 - `same ops`: that model given the supernet's training-only speed-up (the C weight gradient of its 5x5/7x7
@@ -46,6 +46,40 @@ def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:
     return (time.perf_counter() - t0) / iters
 
 
+def rotation(names: list[str], r: int) -> list[str]:
+    """Round r's order: every model takes every position (cyclic shifts, alternately reversed). A fixed
+    middle position measured two identical models 9% apart (the one that always ran second was faster)."""
+    order = names[r % len(names) :] + names[: r % len(names)]
+    return order[::-1] if (r // len(names)) % 2 else order
+
+
+def op_profile(supernet: torch.nn.Module, twin: torch.nn.Module, x: torch.Tensor, iters: int) -> list[str]:
+    """Per-op difference (supernet - twin) of count and self CPU time per step, largest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    per_op = {}
+    for name, model in (("super", supernet), ("twin", twin)):
+        step_time(model, x, 2)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step_time(model, x, iters)
+        per_op[name] = {e.key: (e.count / iters, e.self_cpu_time_total / iters) for e in prof.key_averages()}
+    totals = {k: [sum(v[i] for v in ops.values()) for i in (0, 1)] for k, ops in per_op.items()}
+    keys = sorted(
+        set(per_op["super"]) | set(per_op["twin"]),
+        key=lambda k: per_op["twin"].get(k, (0, 0))[1] - per_op["super"].get(k, (0, 0))[1],
+    )
+    lines = [
+        "| op | calls, supernet | calls, twin | self µs, supernet | self µs, twin | difference µs |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| **all ops** | {totals['super'][0]:.0f} | {totals['twin'][0]:.0f} | {totals['super'][1]:.0f} | "
+        f"{totals['twin'][1]:.0f} | {totals['super'][1] - totals['twin'][1]:+.0f} |",
+    ]
+    for k in keys[:15]:
+        (n_s, t_s), (n_t, t_t) = per_op["super"].get(k, (0, 0)), per_op["twin"].get(k, (0, 0))
+        lines.append(f"| `{k[:60]}` | {n_s:.0f} | {n_t:.0f} | {t_s:.0f} | {t_t:.0f} | {t_s - t_t:+.0f} |")
+    return lines
+
+
 def bench(
     space: SearchSpace,
     *,
@@ -55,6 +89,7 @@ def bench(
     iters: int,
     seed: int,
     fmt: torch.memory_format,
+    profile_iters: int = 0,
 ) -> list[dict]:
     supernet = ElasticMobileNetV2(space, num_classes=10, in_chans=in_chans).to(memory_format=fmt).train()
     rng = random.Random(seed)
@@ -71,9 +106,12 @@ def bench(
             step_time(model, x, 3)
         t = {name: [] for name in models}
         for r in range(rounds):
-            for name, model in models.items() if r % 2 == 0 else reversed(models.items()):
-                t[name].append(step_time(model, x, iters))
+            for name in rotation(list(models), r):
+                t[name].append(step_time(models[name], x, iters))
         med = {name: 1e3 * statistics.median(v) for name, v in t.items()}
+        profile = (
+            op_profile(supernet, same, x, profile_iters) if profile_iters and label == "smallest" else []
+        )
         rows.append(
             dict(
                 label=label,
@@ -83,6 +121,7 @@ def bench(
                 same_ms=med["same"],
                 ratio_stock=statistics.median(a / b for a, b in zip(t["super"], t["stock"])),
                 ratio=statistics.median(a / b for a, b in zip(t["super"], t["same"])),
+                profile=profile,
             )
         )
         print(
@@ -104,6 +143,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--channels-last", action="store_true", help="as `supernet train` does by default")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="STEPS",
+        help="also profile STEPS steps of the smallest subnet and its twin: where the difference goes",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -112,7 +155,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     rows = bench(
         SearchSpace.resolve(args.space), in_chans=args.in_chans, batch=args.batch, rounds=args.rounds,
-        iters=args.iters, seed=args.seed, fmt=fmt,
+        iters=args.iters, seed=args.seed, fmt=fmt, profile_iters=args.profile,
     )  # fmt: skip
     worst = max(r["ratio"] for r in rows)
     worst_stock = max(r["ratio_stock"] for r in rows)
@@ -141,6 +184,15 @@ def main() -> None:
             for r in rows
         ]
         lines += ["", summary]
+        for r in rows:
+            if r["profile"]:
+                lines += [
+                    "",
+                    f"## Where the {r['label']} subnet's extra time goes (torch.profiler, {args.profile} steps "
+                    "each, per step; the twin is the same-ops one)",
+                    "",
+                    *r["profile"],
+                ]
         atomic_write_text(args.out, "\n".join(lines) + "\n")
 
 

@@ -1,0 +1,150 @@
+"""What weight sharing costs a training step: the supernet with its slicing switched off piece by piece.
+
+The supernet's elastic ops run on leading slices of the largest weights (`supernet/ops.py`). This bench
+times one subnet's forward+backward in variants that differ only in that: each variant replaces the sliced
+tensors of some ops by leaf tensors of the sliced shape, copied once before timing (same values, same
+kernels, no slicing and no gradient into the large tensor; not a usable supernet, an upper bound of what
+slicing can cost). Variants run interleaved in one process, every variant in every position of the order,
+against the stock timm twin of the subnet:
+
+- `supernet`: as trained;
+- `no BN slicing`: batch norms on pre-sliced parameters and statistics;
+- `no conv slicing`: convolutions on pre-sliced weights;
+- `no slicing`: both; what is left against the twin is the elastic control flow in Python.
+
+    python experiments/bench_slicing.py --arch smallest --out experiments/results/slicing_cost.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_supernet_step import rotation, step_time  # noqa: E402
+
+from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet  # noqa: E402
+from supernet._dwgrad import depthwise_conv2d  # noqa: E402
+from supernet.files import atomic_write_text  # noqa: E402
+from supernet.ops import DynamicBatchNormAct2d, DynamicConv2d, DynamicDepthwiseConv2d  # noqa: E402
+
+ELASTIC = (DynamicBatchNormAct2d, DynamicConv2d, DynamicDepthwiseConv2d)
+
+
+def active_widths(model: torch.nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int]]:
+    """(input, output) channels of every elastic op in the active subnet, by module name."""
+    widths, hooks = {}, []
+    for name, m in model.named_modules():
+        if isinstance(m, ELASTIC):
+            hooks.append(
+                m.register_forward_hook(
+                    lambda m, i, o, name=name: widths.__setitem__(name, (i[0].shape[1], o.shape[1]))
+                )
+            )
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return widths
+
+
+def unsliced(model, widths, *, bn: bool, conv: bool, fmt) -> torch.nn.Module:
+    """A copy of `model` whose BN and/or conv ops run on leaf copies of their active slices."""
+    model = copy.deepcopy(model)
+    for name, m in model.named_modules():
+        if name not in widths:
+            continue
+        cin, cout = widths[name]
+        if bn and isinstance(m, DynamicBatchNormAct2d):
+            m.w_ = torch.nn.Parameter(m.weight[:cin].detach().clone())
+            m.b_ = torch.nn.Parameter(m.bias[:cin].detach().clone())
+            m.mean_, m.var_ = m.running_mean[:cin].clone(), m.running_var[:cin].clone()
+
+            def bn_forward(x, m=m):
+                m.num_batches_tracked.add_(1)
+                x = F.batch_norm(x, m.mean_, m.var_, m.w_, m.b_, True, m.momentum or 0.1, m.eps)
+                return m.act(m.drop(x))
+
+            m.forward = bn_forward
+        elif conv and isinstance(m, DynamicConv2d):
+            m.w_ = torch.nn.Parameter(
+                m.active_weight(cin, cout).detach().clone().contiguous(memory_format=fmt)
+            )
+            m.forward = lambda x, m=m: F.conv2d(x, m.w_, None, m.stride, m.padding)
+        elif conv and isinstance(m, DynamicDepthwiseConv2d):
+            w = m.active_weight(cin, m.active_kernel_size)
+            m.w_ = torch.nn.Parameter(w.detach().clone().contiguous(memory_format=fmt))
+            m.forward = lambda x, m=m: depthwise_conv2d(x, m.w_, m.stride)
+    return model
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--space", default="mbv2-small")
+    p.add_argument("--arch", default="smallest", choices=("smallest", "largest"))
+    p.add_argument("--in-chans", type=int, default=1)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--iters", type=int, default=2)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    fmt = torch.channels_last
+    load = os.getloadavg()[0]
+    space = SearchSpace.resolve(args.space)
+    supernet = ElasticMobileNetV2(space, num_classes=10, in_chans=args.in_chans).to(memory_format=fmt).train()
+    arch = getattr(space, args.arch)()
+    supernet.set_active(arch)
+    x = torch.randn(args.batch, args.in_chans, arch.resolution, arch.resolution).contiguous(memory_format=fmt)
+    widths = active_widths(supernet, x)
+    models = {
+        "supernet": supernet,
+        "no BN slicing": unsliced(supernet, widths, bn=True, conv=False, fmt=fmt),
+        "no conv slicing": unsliced(supernet, widths, bn=False, conv=True, fmt=fmt),
+        "no slicing": unsliced(supernet, widths, bn=True, conv=True, fmt=fmt),
+        "stock timm twin": extract_subnet(supernet, arch).to(memory_format=fmt).train(),
+    }
+    with torch.no_grad():
+        ref = supernet(x)
+        for name, m in models.items():  # same maths: the variants differ only in where weights live
+            if not torch.allclose(m(x), ref, rtol=1e-4, atol=1e-5):
+                sys.exit(f"error: variant {name!r} does not compute the supernet's output")
+    for m in models.values():
+        step_time(m, x, 3)
+    t = {name: [] for name in models}
+    for r in range(args.rounds):
+        for name in rotation(list(models), r):
+            t[name].append(step_time(models[name], x, args.iters))
+    twin = t["stock timm twin"]
+    lines = [
+        f"# What slicing costs a training step ({args.arch} subnet of {args.space})",
+        "",
+        f"Command: `python {' '.join(sys.argv)}`",
+        "",
+        f"torch {torch.__version__}, 1 thread, batch {args.batch}, {args.in_chans} input channel(s), "
+        f"channels_last, forward+backward, median of {args.rounds} rounds x {args.iters} steps, every variant "
+        f"in every position of the order. 1-min load average at the start: {load:.2f}. Arch `{arch}`.",
+        "",
+        "| variant | ms | ratio to the stock twin (median of per-round ratios) |",
+        "|---|---:|---:|",
+    ]
+    for name, v in t.items():
+        ratio = statistics.median(a / b for a, b in zip(v, twin))
+        lines.append(f"| {name} | {1e3 * statistics.median(v):.2f} | {ratio:.3f} |")
+        print(f"{name:16s} {1e3 * statistics.median(v):7.2f} ms  ratio {ratio:.3f}", flush=True)
+    if args.out:
+        atomic_write_text(args.out, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The step benchmarks run end to end at a toy size and write their tables (timings are not checked)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def _run(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / script), *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_slicing_bench_variants_compute_the_supernets_output(tmp_path):
+    out = tmp_path / "slicing.md"
+    stdout = _run("bench_slicing.py", "--batch", "2", "--rounds", "2", "--iters", "1", "--out", str(out))
+    text = out.read_text()
+    for variant in ("supernet", "no BN slicing", "no conv slicing", "no slicing", "stock timm twin"):
+        assert f"| {variant} |" in text and variant in stdout
+    assert "`r24_" in text  # the smallest arch is named
+
+
+def test_supernet_step_bench_profiles_the_smallest(tmp_path):
+    out = tmp_path / "step.md"
+    _run(
+        "bench_supernet_step.py", "--in-chans", "1", "--batch", "2", "--rounds", "1", "--iters", "1",
+        "--threads", "1", "--channels-last", "--profile", "1", "--out", str(out),
+    )  # fmt: skip
+    text = out.read_text()
+    assert text.count("| random-") == 3 and "| smallest |" in text and "| largest |" in text
+    section = text.split("## Where the smallest subnet's extra time goes")[1]
+    assert "`aten::slice`" in section  # the supernet slices, the twin does not
+    assert "| **all ops** |" in section
+
+
+def test_rotation_puts_every_model_in_every_position():
+    sys.path.insert(0, str(EXPERIMENTS))
+    from bench_supernet_step import rotation
+
+    names = ["a", "b", "c"]
+    orders = [rotation(names, r) for r in range(6)]
+    for pos in range(3):
+        assert {o[pos] for o in orders} == set(names)
+    assert all(sorted(o) == names for o in orders)
