@@ -212,8 +212,13 @@ def write_report(root: Path, args) -> Path:
         "",
     ]
     lines += [f"- {name}: {acc}%" for name, acc in PUBLISHED]
+    budget_md = f"{args.name}_{BUDGET_CHECK[0]}.md"
     lines += ["", "## Goals", ""] + _goal_lines(
-        rows, inherit_ok, len([r for r in scratch.values() if r]), final
+        rows,
+        inherit_ok,
+        len([r for r in scratch.values() if r]),
+        final,
+        budget_md if (Path(args.results) / budget_md).is_file() else None,
     )
     lines += [
         "",
@@ -236,6 +241,8 @@ TARGETED_CHECKS = (
     ("calib", "BN calibration on more images"),
     ("finetune", "one epoch of fine-tuning from the inherited weights"),
 )
+# ... and the one of the largest-subnet goal, linked from the goals.
+BUDGET_CHECK = ("budget", "an arch from scratch at 3x the epochs")
 
 
 def _ablation_lines(root: Path, cmds: dict, missing: list) -> list[str]:
@@ -302,7 +309,9 @@ def _search_lines(root: Path, missing: list) -> list[str]:
     ]
 
 
-def _goal_lines(rows: list[dict], inherit_ok: list[bool], n_scratch: int, final: dict | None) -> list[str]:
+def _goal_lines(
+    rows: list[dict], inherit_ok: list[bool], n_scratch: int, final: dict | None, budget_md: str | None = None
+) -> list[str]:
     sub = [r for r in rows if r["kind"] == "supernet"]
     fam = [r for r in rows if r["kind"] == "family" and r["ms"] is not None]
     out = []
@@ -312,6 +321,11 @@ def _goal_lines(rows: list[dict], inherit_ok: list[bool], n_scratch: int, final:
         out.append(
             f"- Largest subnet >= {GOAL_LARGEST}% test ({which}): {top:.2f}%, "
             f"**{'met' if top >= GOAL_LARGEST else 'missed'}**."
+            + (
+                f" Targeted check: [{BUDGET_CHECK[1]}]({budget_md})."
+                if budget_md and top < GOAL_LARGEST
+                else ""
+            )
         )
     measured = [r for r in sub if r["ms"] is not None]
     if measured and fam:
