@@ -73,8 +73,9 @@ def test_weight_grad_is_the_same_for_any_thread_count(monkeypatch):
 @needs_cc
 @pytest.mark.parametrize("k,stride", [(5, 1), (7, 2), (7, (1, 1))])
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_conv_output_and_both_gradients_equal_the_stock_path(k, stride, channels_last):
-    x = torch.randn(2, 24, 10, 10)
+@pytest.mark.parametrize("hw", [(10, 10), (3, 5)])  # (3, 5): a plane smaller than the kernel
+def test_conv_output_and_both_gradients_equal_the_stock_path(k, stride, channels_last, hw):
+    x = torch.randn(2, 24, *hw)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(24, 1, k, k)
@@ -92,11 +93,12 @@ def test_conv_output_and_both_gradients_equal_the_stock_path(k, stride, channels
 
 @needs_cc
 @pytest.mark.filterwarnings("ignore:Input #:UserWarning")  # float32: the kernel has no float64
-def test_gradcheck():
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gradcheck(stride):
     x = torch.randn(2, 17, 6, 5, dtype=torch.float32, requires_grad=True)
     w = torch.randn(17, 1, 5, 5, dtype=torch.float32, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda a, b: _dwgrad._DepthwiseConv2d.apply(a, b, 2), (x, w), eps=1e-2, atol=2e-2, rtol=1e-2
+        lambda a, b: _dwgrad._DepthwiseConv2d.apply(a, b, stride), (x, w), eps=1e-2, atol=2e-2, rtol=1e-2
     )
 
 
