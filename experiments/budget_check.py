@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -34,11 +35,33 @@ def curve(result: dict) -> str:
     return ", ".join(f"{100 * e['val_acc']:.2f}" for e in result["epochs"])
 
 
+def train(root: Path, tag: str, arch: ArchConfig, config, factor: int) -> dict:
+    """The arch from scratch with epochs, warm-up and decay x `factor` (cached per seed and factor)."""
+    if factor == 1 and config.seed == 0:  # the driver's own scratch stage (seed 0)
+        return json.loads((root / "scratch" / f"{tag}.json").read_text())
+    config = dataclasses.replace(
+        config,
+        epochs=config.epochs * factor,
+        warmup_epochs=config.warmup_epochs * factor,
+        lr_decay_epochs=config.lr_decay_epochs * factor,
+    )
+    suffix = "" if config.seed == 0 else f"-s{config.seed}"
+    path = root / "budget" / f"{tag}-x{factor}{suffix}.json"
+    print(
+        f"{tag} arch {arch} from scratch, seed {config.seed}, {config.epochs} epochs (x{factor})", flush=True
+    )
+    torch.manual_seed(config.seed)
+    model = build_subnet(SearchSpace.preset("mbv2-small"), arch, 10, 1, drop_rate=config.drop_rate)
+    train_alone(model, path, config, arch.resolution)
+    return json.loads(path.read_text())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", default="/work/runs/fm_full", help="run directory of fashion_mnist_full.py")
     p.add_argument("--tag", default="small", choices=("small", "middle", "large"))
     p.add_argument("--factor", type=int, default=3, help="epochs and schedule x this")
+    p.add_argument("--seeds", default="0", help="comma-separated; seed 0 at x1 is the run's scratch stage")
     p.add_argument("--epochs", type=int, default=12, help="the run's epochs (driver's --epochs)")
     p.add_argument("--batch-size", type=int, default=128, help="the run's global batch")
     p.add_argument("--lr", type=float, default=0.2, help="the run's lr")
@@ -49,45 +72,49 @@ def main() -> None:
     base_path = root / "scratch" / f"{args.tag}.json"
     if not base_path.is_file():
         sys.exit(f"error: {base_path} is missing: run the driver's scratch stage first")
-    base = json.loads(base_path.read_text())
+    if len(json.loads(base_path.read_text())["epochs"]) != args.epochs:
+        sys.exit(f"error: {base_path} did not run --epochs {args.epochs}")
     arch = ArchConfig.from_string(picked_cards(root)[args.tag]["arch_string"])
-    config = recipe(args, None, 0)  # the driver's scratch stage recipe (all training images)
-    if len(base["epochs"]) != config.epochs:
-        sys.exit(f"error: {base_path} ran {len(base['epochs'])} epochs, not --epochs {config.epochs}")
-    long = dataclasses.replace(
-        config,
-        epochs=config.epochs * args.factor,
-        warmup_epochs=config.warmup_epochs * args.factor,
-        lr_decay_epochs=config.lr_decay_epochs * args.factor,
-    )
-    path = root / "budget" / f"{args.tag}-x{args.factor}.json"
-    print(f"{args.tag} arch {arch} from scratch, {long.epochs} epochs (x{args.factor})", flush=True)
-    torch.manual_seed(0)
-    model = build_subnet(SearchSpace.preset("mbv2-small"), arch, 10, 1, drop_rate=long.drop_rate)
-    train_alone(model, path, long, arch.resolution)
-    result = json.loads(path.read_text())
-    gain = 100 * (result["test_acc"] - base["test_acc"])
-    cpu = sum(e["cpu_time_s"] for e in result["epochs"]) / 3600
+    seeds = [int(x) for x in args.seeds.split(",")]
+    results = {  # (seed, factor) -> result; the driver's scratch stage recipe (all training images)
+        (seed, factor): train(root, args.tag, arch, recipe(args, None, seed), factor)
+        for seed in seeds
+        for factor in (1, args.factor)
+    }
+    config = recipe(args, None, 0)
     lines = [
         f"# Targeted check (issue 11): the same arch at {args.factor}x the training budget",
         "",
         f"Command: `python {shlex.join(sys.argv)}`",
         "",
-        f"The {args.tag} arch of the full run (`{arch}`) trained from scratch alone, seed 0, all 54k training "
-        f"images, the run's recipe (batch {config.batch_size}, lr {config.lr:g}, augmentation, label "
-        f"smoothing) with epochs, warm-up and decay all x{args.factor}: the LR follows the same curve over "
-        f"{long.epochs} epochs as over {config.epochs}. Test on the 10k test split (never used for a choice). "
-        f"Machine shared (accuracy does not depend on load; 1-min load at the end "
-        f"{os.getloadavg()[0]:.2f}).",
+        f"The {args.tag} arch of the full run (`{arch}`) trained from scratch alone, all 54k training images, "
+        f"the run's recipe (batch {config.batch_size}, lr {config.lr:g}, augmentation, label smoothing) for "
+        f"{config.epochs} epochs, and with epochs, warm-up and decay all x{args.factor}: the LR follows the "
+        f"same curve over {config.epochs * args.factor} epochs as over {config.epochs}. Seed s trains with "
+        "seed s (which also draws the validation split); seed 0 at the run's budget is the driver's scratch "
+        "stage. Test on the 10k test split (never used for a choice). Machine shared (accuracy does not "
+        f"depend on load; 1-min load at the end {os.getloadavg()[0]:.2f}).",
         "",
-        "| epochs | test % | validation % per epoch | CPU-hours |",
-        "|---:|---:|---|---:|",
-        f"| {config.epochs} (the run's scratch stage) | {100 * base['test_acc']:.2f} | {curve(base)} | "
-        f"{sum(e.get('cpu_time_s', 0.0) for e in base['epochs']) / 3600:.2f} |",
-        f"| {long.epochs} | {100 * result['test_acc']:.2f} | {curve(result)} | {cpu:.2f} |",
+        "| seed | epochs | test % | validation % per epoch | CPU-hours |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for (seed, _), r in results.items():
+        cpu = sum(e.get("cpu_time_s", 0.0) for e in r["epochs"]) / 3600
+        lines.append(f"| {seed} | {len(r['epochs'])} | {100 * r['test_acc']:.2f} | {curve(r)} | {cpu:.2f} |")
+    gains = [100 * (results[s, args.factor]["test_acc"] - results[s, 1]["test_acc"]) for s in seeds]
+    spread = [100 * abs(results[s, 1]["test_acc"] - results[seeds[0], 1]["test_acc"]) for s in seeds[1:]]
+    lines += [
         "",
-        f"Gain from x{args.factor} the budget: **{gain:+.2f} points** of test accuracy (one seed; the "
-        "seed-to-seed spread of this comparison is not measured at this budget).",
+        f"Gain from x{args.factor} the budget, per seed: **"
+        + ", ".join(f"{g:+.2f}" for g in gains)
+        + " points** of test accuracy"
+        + (
+            f" (mean {statistics.mean(gains):+.2f}); at the run's budget the seeds differ by "
+            + ", ".join(f"{d:.2f}" for d in spread)
+            + " points."
+            if len(seeds) > 1
+            else " (one seed: its spread is not measured)."
+        ),
     ]
     atomic_write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
