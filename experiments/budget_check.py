@@ -35,7 +35,7 @@ def curve(result: dict) -> str:
     return ", ".join(f"{100 * e['val_acc']:.2f}" for e in result["epochs"])
 
 
-def train(root: Path, tag: str, arch: ArchConfig, config, factor: int) -> dict:
+def train(root: Path, tag: str, arch: ArchConfig, *, config, factor: int) -> dict:
     """The arch from scratch with epochs, warm-up and decay x `factor` (cached per seed and factor)."""
     if factor == 1 and config.seed == 0:  # the driver's own scratch stage (seed 0)
         return json.loads((root / "scratch" / f"{tag}.json").read_text())
@@ -77,7 +77,7 @@ def main() -> None:
     arch = ArchConfig.from_string(picked_cards(root)[args.tag]["arch_string"])
     seeds = [int(x) for x in args.seeds.split(",")]
     results = {  # (seed, factor) -> result; the driver's scratch stage recipe (all training images)
-        (seed, factor): train(root, args.tag, arch, recipe(args, None, seed), factor)
+        (seed, factor): train(root, args.tag, arch, config=recipe(args, None, seed), factor=factor)
         for seed in seeds
         for factor in (1, args.factor)
     }

@@ -213,12 +213,12 @@ def write_report(root: Path, args) -> Path:
     ]
     lines += [f"- {name}: {acc}%" for name, acc in PUBLISHED]
     budget_md = f"{args.name}_{BUDGET_CHECK[0]}.md"
-    lines += ["", "## Goals", ""] + _goal_lines(
+    lines += ["", "## Goals", ""] + goal_lines(
         rows,
         inherit_ok,
         len([r for r in scratch.values() if r]),
         final,
-        budget_md if (Path(args.results) / budget_md).is_file() else None,
+        budget_md=budget_md if (Path(args.results) / budget_md).is_file() else None,
     )
     lines += [
         "",
@@ -309,8 +309,13 @@ def _search_lines(root: Path, missing: list) -> list[str]:
     ]
 
 
-def _goal_lines(
-    rows: list[dict], inherit_ok: list[bool], n_scratch: int, final: dict | None, budget_md: str | None = None
+def goal_lines(
+    rows: list[dict],
+    inherit_ok: list[bool],
+    n_scratch: int,
+    final: dict | None,
+    *,
+    budget_md: str | None = None,
 ) -> list[str]:
     sub = [r for r in rows if r["kind"] == "supernet"]
     fam = [r for r in rows if r["kind"] == "family" and r["ms"] is not None]

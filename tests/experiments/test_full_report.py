@@ -128,12 +128,14 @@ def test_supernet_cpu_time_from_the_monitor_log_and_static_cpu_time(tmp_path):
 
 
 def test_a_missed_largest_goal_links_its_targeted_check():
-    from full_report import _goal_lines
+    from full_report import goal_lines
 
     final = {"test_acc_largest": 0.9117}
-    missed = _goal_lines([], [], 0, final, "fm_budget.md")[0]
+    missed = goal_lines([], [], 0, final, budget_md="fm_budget.md")[0]
     assert (
         "91.17%, **missed**" in missed and "[an arch from scratch at 3x the epochs](fm_budget.md)" in missed
     )
-    assert "Targeted" not in _goal_lines([], [], 0, final)[0]  # no check written yet: no link
-    assert "Targeted" not in _goal_lines([], [], 0, {"test_acc_largest": 0.95}, "fm_budget.md")[0]  # met
+    assert "Targeted" not in goal_lines([], [], 0, final)[0]  # no check written yet: no link
+    assert (
+        "Targeted" not in goal_lines([], [], 0, {"test_acc_largest": 0.95}, budget_md="fm_budget.md")[0]
+    )  # met
