@@ -1,6 +1,7 @@
 """kill -9 at random points of `train`, `extract` and `latency build`, then the same command again: the
 result equals an uninterrupted run (bit-identical weights on CPU, the same search log, table entries
-kept exactly), and nothing a killed run left behind (temp files, staging folders, locks) survives.
+kept exactly), and nothing a killed run left behind (temp files, staging folders, locks, training processes)
+survives; training runs in 2 processes (the CPU default), so a kill also tests that its ranks die with it.
 Slow: about 30 real processes killed (`make test-slow`)."""
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def test_train_killed_at_random_points_resumes_bit_identically(tmp_path):
         resume = ["--resume"] if (out / "checkpoint.json").is_file() else []
         return _cli("train", "--space", str(TINY), "--dataset", "synthetic", "--img-size", "16", "--epochs", "4",
                     "--batch-size", "48", "--calib-images", "48", "--threads", "1", "-q", "--out", str(out),
+                    "--nproc-per-node", "2",
                     *resume)  # fmt: skip
 
     straight = tmp_path / "straight"

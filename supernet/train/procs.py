@@ -149,7 +149,38 @@ def _has_cuda(device: str) -> bool:
     return torch.cuda.is_available()
 
 
-def _worker(rank: int, world_size: int, port: int, config_dict: dict, threads: int, results) -> None:
+def die_with_parent(parent: int) -> None:
+    """Make this worker exit when `supernet train` (pid `parent`) dies, even by SIGKILL or the OOM killer:
+    an orphaned rank 0 would go on training and writing checkpoints into a run directory that a resumed
+    run then shares. Linux delivers SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG); elsewhere a
+    daemon thread polls the parent pid once a second."""
+    import ctypes
+    import signal
+    import sys
+    import threading
+
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker(
+    rank: int, world_size: int, port: int, config_dict: dict, threads: int, results, parent: int
+) -> None:
+    die_with_parent(parent)
     import torch
     import torch.distributed as dist
 
@@ -197,7 +228,11 @@ def train_local(config, nproc: int, threads: int) -> dict:
 
     port = free_port()
     procs = [
-        ctx.Process(target=_worker, args=(r, nproc, port, config.to_dict(), threads, results), daemon=True)
+        ctx.Process(
+            target=_worker,
+            args=(r, nproc, port, config.to_dict(), threads, results, os.getpid()),
+            daemon=True,
+        )
         for r in range(nproc)
     ]
     for p in procs:

@@ -2,6 +2,10 @@
 
 import json
 import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
@@ -126,3 +130,82 @@ def test_a_bad_data_path_is_one_line_in_one_process(tmp_path, capsys, nproc):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Fashion-MNIST not found" in err
     assert not (tmp_path / "run").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _gone(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads process parents from /proc")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """kill -9 of `supernet train` must not leave its ranks training on (and writing) in the background."""
+    argv = [sys.executable, "-m", "supernet_cli", *_argv(tmp_path, tmp_path / "run", "--epochs", "50")]
+    argv += ["--nproc-per-node", "2"]
+    parent = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, workers = time.monotonic() + 120, []
+        while len(workers) < 2 and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.2)
+            workers = [p for p in _children(parent.pid) if "spawn_main" in _cmdline(p)]
+        assert len(workers) == 2, "the two training processes did not start"
+    finally:
+        parent.kill()
+        parent.wait()
+    assert _gone(workers, 10), f"ranks {workers} outlived their killed parent"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("platform", ["linux", "other"])
+def test_die_with_parent_by_signal_or_watchdog(platform):
+    """A process that arms `die_with_parent` exits soon after its parent does (prctl on Linux, else a
+    polling thread), and at once when its parent is already gone."""
+    child = (
+        "import sys, time; from supernet.train import procs; "
+        f"sys.platform = {'linux' if platform == 'linux' else 'other'!r}; "
+        "import os; procs.die_with_parent(os.getppid()); print('armed', flush=True); time.sleep(60)"
+    )
+    middle = (  # starts the child, reports its pid, and dies without waiting for it
+        "import os, subprocess, sys; "
+        f"p = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=subprocess.PIPE, text=True); "
+        "print(p.pid, p.stdout.readline().strip(), flush=True); os._exit(0)"
+    )
+    out = subprocess.run([sys.executable, "-c", middle], capture_output=True, text=True, timeout=60)
+    pid, armed = out.stdout.split()
+    assert armed == "armed"
+    assert _gone([int(pid)], 5), "the child outlived its parent"
+    gone = subprocess.run(
+        [sys.executable, "-c", "from supernet.train import procs; procs.die_with_parent(1); print('alive')"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert gone.returncode == 1 and "alive" not in gone.stdout  # its parent is not pid 1: already "dead"
