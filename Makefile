@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLUSTER_STAMP := $(VENV)/.installed-cluster
 # torch/torchvision are pinned to the wheels that ship on local disk here (no CUDA download).
 TORCH := torch==2.14.1 torchvision==0.29.1
 
@@ -17,13 +18,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The slow suite starts real Ray clusters (dashboard, Ray Client, `ray job submit`): the `cluster` extra.
+$(CLUSTER_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,cluster]'
+	touch $(CLUSTER_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python experiments/demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -x --durations=10
 
-test-slow: $(STAMP)
+test-slow: $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
