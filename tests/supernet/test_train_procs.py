@@ -14,6 +14,7 @@ from supernet.errors import SupernetError
 from supernet.train import procs
 from supernet.train.config import TrainConfig
 from supernet_cli import main
+from tests.proc_table import cmdline, descendants, gone
 from tests.supernet.test_train_trainer import TINY
 
 
@@ -132,35 +133,6 @@ def test_a_bad_data_path_is_one_line_in_one_process(tmp_path, capsys, nproc):
     assert not (tmp_path / "run").exists()
 
 
-def _children(pid: int) -> list[int]:
-    """Live processes whose parent is `pid` (from /proc)."""
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.append(int(stat.parent.name))
-    return kids
-
-
-def _gone(pids: list[int], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in pids):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads process parents from /proc")
 def test_workers_die_with_a_killed_parent(tmp_path):
     """kill -9 of `supernet train` must not leave its ranks training on (and writing) in the background."""
@@ -171,19 +143,12 @@ def test_workers_die_with_a_killed_parent(tmp_path):
         deadline, workers = time.monotonic() + 120, []
         while len(workers) < 2 and time.monotonic() < deadline and parent.poll() is None:
             time.sleep(0.2)
-            workers = [p for p in _children(parent.pid) if "spawn_main" in _cmdline(p)]
+            workers = [p for p in descendants(parent.pid) if "spawn_main" in cmdline(p)]
         assert len(workers) == 2, "the two training processes did not start"
     finally:
         parent.kill()
         parent.wait()
-    assert _gone(workers, 10), f"ranks {workers} outlived their killed parent"
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
+    assert gone(workers, 10), f"ranks {workers} outlived their killed parent"
 
 
 @pytest.mark.parametrize("platform", ["linux", "other"])
@@ -203,9 +168,9 @@ def test_die_with_parent_by_signal_or_watchdog(platform):
     out = subprocess.run([sys.executable, "-c", middle], capture_output=True, text=True, timeout=60)
     pid, armed = out.stdout.split()
     assert armed == "armed"
-    assert _gone([int(pid)], 5), "the child outlived its parent"
-    gone = subprocess.run(
+    assert gone([int(pid)], 5), "the child outlived its parent"
+    orphan = subprocess.run(
         [sys.executable, "-c", "from supernet.train import procs; procs.die_with_parent(1); print('alive')"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert gone.returncode == 1 and "alive" not in gone.stdout  # its parent is not pid 1: already "dead"
+    assert orphan.returncode == 1 and "alive" not in orphan.stdout  # its parent is not pid 1: already "dead"

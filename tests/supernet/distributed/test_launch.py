@@ -19,33 +19,9 @@ from supernet.train.checkpoint import load_checkpoint
 from supernet.train.config import TrainConfig
 from supernet.train.data import DataError
 from supernet.train.trainer import Trainer
+from tests.proc_table import cmdline, descendants
 
 TINY_SPACE = (Path(__file__).parents[2] / "spaces" / "tiny.yaml").read_text()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Live descendants of `pid`, from /proc (Ray's local cluster runs as children of this process)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        kids = [p for p, parent in parents.items() if parent in frontier]
-        found += kids
-        frontier = kids
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +34,9 @@ def ray_cluster():
     yield
     ray.shutdown()
     deadline = time.time() + 30
-    while time.time() < deadline and [p for p in _descendants(os.getpid()) if "ray" in _cmdline(p)]:
+    while time.time() < deadline and [p for p in descendants(os.getpid()) if "ray" in cmdline(p)]:
         time.sleep(0.5)
-    left = [_cmdline(p)[:80] for p in _descendants(os.getpid()) if "ray" in _cmdline(p)]
+    left = [cmdline(p)[:80] for p in descendants(os.getpid()) if "ray" in cmdline(p)]
     assert not left, f"Ray processes left running: {left}"
 
 
@@ -153,7 +129,7 @@ def test_killed_worker_resumes_from_last_checkpoint_and_single_process_run_resum
     while time.time() < deadline and not snapshot.is_file():
         time.sleep(0.2)
     assert snapshot.is_file(), "no checkpoint was reported"
-    workers = [p for p in _descendants(os.getpid()) if "RayTrainWorker" in _cmdline(p)]
+    workers = [p for p in descendants(os.getpid()) if "RayTrainWorker" in cmdline(p)]
     assert workers, "no Ray Train worker process found"
     os.kill(workers[-1], signal.SIGKILL)
     thread.join(timeout=600)

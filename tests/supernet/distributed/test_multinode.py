@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.proc_table import processes
+
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ROOT / "tests" / "spaces" / "tiny.yaml"
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -36,24 +38,9 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                cmd = (
-                    Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
-            except OSError:
-                continue
-            found[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmd)
-    return found
-
-
 def _node_processes(markers: list[str]) -> set[int]:
     """Processes whose command line names one of our temp dirs, and all their descendants."""
-    procs, me = _processes(), os.getpid()
+    procs, me = processes(), os.getpid()
     found = {pid for pid, (_, cmd) in procs.items() if pid != me and any(m in cmd for m in markers)}
     frontier = set(found)
     while frontier:

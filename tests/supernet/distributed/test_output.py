@@ -11,24 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.proc_table import processes
+
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ROOT / "tests" / "spaces" / "tiny.yaml"
 NOISE = ("TrainingReport", "PlacementGroupCleaner", "PreemptionWatcher", "Computing precise BN", "pid=")
 
 
 def _ray_processes(marker: str) -> list[str]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmd = (
-                    Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
-            except OSError:
-                continue
-            if marker in cmd:
-                found.append(cmd[:100])
-    return found
+    return [cmd[:100] for _, cmd in processes().values() if marker in cmd]
 
 
 def _train(out: Path, *extra: str) -> subprocess.CompletedProcess:
