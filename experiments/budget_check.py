@@ -25,9 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fashion_mnist_full import picked_cards, recipe, train_alone  # noqa: E402
+from fashion_mnist_full import picked_cards, recipe, train_arch_alone  # noqa: E402
 
-from supernet import ArchConfig, SearchSpace, build_subnet  # noqa: E402
+from supernet import ArchConfig  # noqa: E402
 from supernet.files import atomic_write_text  # noqa: E402
 
 
@@ -50,9 +50,7 @@ def train(root: Path, tag: str, arch: ArchConfig, *, config, factor: int) -> dic
     print(
         f"{tag} arch {arch} from scratch, seed {config.seed}, {config.epochs} epochs (x{factor})", flush=True
     )
-    torch.manual_seed(config.seed)
-    model = build_subnet(SearchSpace.preset("mbv2-small"), arch, 10, 1, drop_rate=config.drop_rate)
-    train_alone(model, path, config, arch.resolution)
+    train_arch_alone(arch, path, config)
     return json.loads(path.read_text())
 
 

@@ -237,19 +237,23 @@ def picked_cards(root: Path) -> dict[str, dict]:
     return dict(zip(SCRATCH_PICKS, (cards[0], cards[len(cards) // 2], cards[-1])))
 
 
+def train_arch_alone(arch: ArchConfig, path: Path, config: TrainConfig) -> None:
+    """An extracted arch of `mbv2-small` trained from scratch alone (seeded by `config.seed`); skip if done."""
+    torch.manual_seed(config.seed)
+    model = build_subnet(SearchSpace.preset("mbv2-small"), arch, 10, 1, drop_rate=config.drop_rate)
+    train_alone(model, path, config, arch.resolution)
+
+
 def stage_scratch(args, root: Path) -> None:
     config = recipe(args, train_data(args, root), args.seed)
-    space = SearchSpace.preset("mbv2-small")
     picks = picked_cards(root)
     if not picks:
         sys.exit("error: stage scratch needs the pareto stage's cards in <out>/deploy/b*/card.json")
     for tag, card in picks.items():
         arch = ArchConfig.from_string(card["arch_string"])
         print(f"{tag} arch {arch} from scratch, {config.epochs} epochs", flush=True)
-        torch.manual_seed(args.seed)
-        model = build_subnet(space, arch, 10, 1, drop_rate=config.drop_rate)
         path = root / "scratch" / f"{tag}.json"
-        train_alone(model, path, config, arch.resolution)
+        train_arch_alone(arch, path, config)
         if "arch" not in json.loads(path.read_text()):
             write_json(
                 path, {**json.loads(path.read_text()), "arch": str(arch), "budget": card["search"]["budget"]}
