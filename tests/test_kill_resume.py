@@ -1,7 +1,7 @@
 """kill -9 at random points of `train`, `extract` and `latency build`, then the same command again: the
 result equals an uninterrupted run (bit-identical weights on CPU, the same search log, table entries
-kept exactly), and nothing a killed run left behind (temp files, staging folders, locks, training processes)
-survives; training runs in 2 processes (the CPU default), so a kill also tests that its ranks die with it.
+kept exactly), and nothing a killed run left behind (temp files, staging folders, locks) survives. Training
+runs in 2 processes (the CPU default; that its ranks die with it is asserted in test_train_procs.py).
 Slow: about 30 real processes killed (`make test-slow`)."""
 
 from __future__ import annotations
