@@ -72,7 +72,8 @@ def load_line(text: str) -> str | None:
 def self_command(args: argparse.Namespace, stage: str) -> list[str]:
     """This driver restricted to one stage, with the options that matter for it (the recorded command)."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--out", args.out, "--stages", stage]
-    for flag in ("data", "train_images", "epochs", "batch_size", "lr", "seed", "threads", "latency_rounds"):
+    flags = "data train_images epochs stretch batch_size lr seed threads latency_rounds".split()
+    for flag in flags:
         argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     return argv
 
@@ -84,8 +85,20 @@ def train_data(args: argparse.Namespace, root: Path) -> Path | None:
     return subset_data(Path(args.data), root / "data", args.train_images, args.seed)
 
 
+def schedule(args: argparse.Namespace) -> dict[str, float]:
+    """Warm-up and decay epochs of every model: the defaults times --stretch, so that a longer run follows
+    the same LR curve over its epochs as the 12-epoch one (not 12 epochs of decay and then the floor)."""
+    d = TrainConfig()
+    return {
+        "warmup_epochs": d.warmup_epochs * args.stretch,
+        "lr_decay_epochs": d.lr_decay_epochs * args.stretch,
+    }
+
+
 def train_flags(args: argparse.Namespace, seed: int) -> list[str]:
     flags = ["--batch-size", str(args.batch_size), "--lr", f"{args.lr:g}", "--seed", str(seed)]
+    if args.stretch != 1:
+        flags += [f"--{k.replace('_', '-')}={v:g}" for k, v in schedule(args).items()]
     if args.nproc:
         flags += ["--nproc-per-node", str(args.nproc)]
     return flags + ["--threads", str(args.threads)]
@@ -186,6 +199,7 @@ def recipe(args, data: Path | None, seed: int) -> TrainConfig:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=seed,
+        **schedule(args),
     )
 
 
@@ -262,9 +276,9 @@ def stage_scratch(args, root: Path) -> None:
 
 
 def ablation_epochs(args) -> int:
-    d = TrainConfig()
+    d, sched = TrainConfig(), schedule(args)
     return args.ablation_epochs or epochs_into_tail(
-        d.warmup_epochs, d.lr_decay_rate, d.lr_decay_epochs, d.lr_floor
+        sched["warmup_epochs"], d.lr_decay_rate, sched["lr_decay_epochs"], d.lr_floor
     )
 
 
@@ -350,6 +364,9 @@ def main(argv=None) -> None:
     p.add_argument("--data", default=FASHION_MNIST_DIR, help="Fashion-MNIST gzip IDX folder")
     p.add_argument("--train-images", type=int, default=0, help="seeded training subset (0: all 60,000)")
     p.add_argument("--epochs", type=int, default=12, help="every model: supernet, baselines, from scratch")
+    p.add_argument(
+        "--stretch", type=float, default=1.0, help="every model: warm-up and LR decay epochs x this"
+    )
     p.add_argument("--batch-size", type=int, default=128, help="global batch of every model")
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0, help="training, data subset and search seed")

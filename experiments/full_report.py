@@ -96,7 +96,14 @@ def write_report(root: Path, args) -> Path:
             else "all 60,000 training images"
         )
         + " (10% held out, seeded: validation for every choice), the 10,000 test images never used for a choice. "
-        f"Recipe of every model: {args.epochs} epochs, global batch {args.batch_size}, lr {args.lr:g}, the other "
+        f"Recipe of every model: {args.epochs} epochs, global batch {args.batch_size}, lr {args.lr:g}, "
+        + (
+            f"warm-up and LR decay epochs x{args.stretch:g} (the same LR curve over x{args.stretch:g} the "
+            "epochs), "
+            if getattr(args, "stretch", 1.0) != 1
+            else ""
+        )
+        + "the other "
         f"TrainConfig defaults (augmentation, warmup + exponential decay to a 5% tail, label smoothing). Seeds: "
         f"training, data split and search seed {args.seed}; ablations seeds 0..{args.ablation_seeds - 1}; search "
         f"comparison seeds 0..{args.seeds - 1}.",

@@ -81,3 +81,31 @@ def test_holds_cpu_lock_sees_an_inherited_lock_descriptor(tmp_path):
     assert not holds_cpu_lock(str(lock))
     with open(lock):
         assert holds_cpu_lock(str(lock))
+
+
+@pytest.mark.parametrize("stretch", [1.0, 2.5])
+def test_stretch_scales_every_models_schedule_alike(stretch):
+    """--stretch reaches the supernet's flags, the static models' TrainConfig and the ablation epochs."""
+    import argparse
+
+    from fashion_mnist_full import ablation_epochs, recipe, train_flags
+
+    from supernet.train.config import TrainConfig
+
+    d = TrainConfig()
+    args = argparse.Namespace(
+        stretch=stretch, batch_size=128, lr=0.2, nproc=2, threads=1, ablation_epochs=0, epochs=30
+    )
+    config = recipe(args, None, 0)
+    assert config.warmup_epochs == d.warmup_epochs * stretch
+    assert config.lr_decay_epochs == d.lr_decay_epochs * stretch
+    flags = train_flags(args, 0)
+    if stretch == 1:
+        assert not any("warmup" in f or "decay" in f for f in flags)
+    else:
+        assert f"--warmup-epochs={d.warmup_epochs * stretch:g}" in flags
+        assert f"--lr-decay-epochs={d.lr_decay_epochs * stretch:g}" in flags
+    stretched = epochs_into_tail(
+        d.warmup_epochs * stretch, d.lr_decay_rate, d.lr_decay_epochs * stretch, d.lr_floor
+    )
+    assert ablation_epochs(args) == stretched
