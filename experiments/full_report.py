@@ -79,6 +79,14 @@ def _fmt_ms(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def _distill_phrase(run: Path) -> str:
+    """In-place distillation as the supernet ran it (its saved config; the default changed in between)."""
+    config = _json(run / "config.json")
+    if config is None or "inplace_distill" not in config:
+        return ""
+    return f"The supernet ran with in-place distillation {'on' if config['inplace_distill'] else 'off'}. "
+
+
 def write_report(root: Path, args) -> Path:
     lines, missing = [], []
     cmds = _json(root / "commands.json") or {}
@@ -104,7 +112,9 @@ def write_report(root: Path, args) -> Path:
             else ""
         )
         + "the other "
-        f"TrainConfig defaults (augmentation, warmup + exponential decay to a 5% tail, label smoothing). Seeds: "
+        "TrainConfig defaults (augmentation, warmup + exponential decay to a 5% tail, label smoothing). "
+        + _distill_phrase(root / "supernet")
+        + "Seeds: "
         f"training, data split and search seed {args.seed}; ablations seeds 0..{args.ablation_seeds - 1}; search "
         f"comparison seeds 0..{args.seeds - 1}.",
         "",

@@ -40,7 +40,7 @@ def sandwich_backward(
     archs: list[ArchConfig],
     *,
     label_smoothing: float = 0.1,
-    inplace_distill: bool = True,
+    inplace_distill: bool = False,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     scale_loss: Callable[[torch.Tensor], torch.Tensor] = lambda loss: loss,
 ) -> dict:

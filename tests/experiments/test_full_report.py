@@ -39,6 +39,7 @@ def test_report_from_a_run_directory(tmp_path):
     metrics += [{"final": True, "epoch": 3, "test_acc_smallest": 0.9, "test_acc_largest": 0.935}]
     (root / "supernet").mkdir(parents=True)
     (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
+    _w(root / "supernet" / "config.json", {"epochs": 3, "inplace_distill": False})
     _w(root / "deploy" / "b0" / "card.json", _card(0.1, "r24_a", 0.90, 2e6))
     _w(root / "deploy" / "b1" / "card.json", _card(0.2, "r24_a", 0.90, 2e6))  # collapsed onto b0's arch
     _w(root / "deploy" / "b2" / "card.json", _card(0.4, "r32_b", 0.94, 9e6))
@@ -102,6 +103,7 @@ def test_report_from_a_run_directory(tmp_path):
     assert "`bench supernet latency build ...` | load average: 0.4 |" in text
     assert "Not run yet: ablations, search." in text
     assert "NOT measured here" in text and "ResNet-18: 94.9%" in text
+    assert "The supernet ran with in-place distillation off." in text  # from its saved config
 
 
 def test_supernet_cpu_time_from_the_monitor_log_and_static_cpu_time(tmp_path):

@@ -42,7 +42,7 @@ def test_accumulated_gradient_is_the_sum_of_per_subnet_gradients():
     model = tiny_model()
     images, targets = batch()
     archs = step_archs(model.space, seed=0, step=1, num_random=2)
-    sandwich_backward(model, images, targets, archs, label_smoothing=0.1)
+    sandwich_backward(model, images, targets, archs, label_smoothing=0.1, inplace_distill=True)
     got = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     # each subnet alone; the students' targets are the teacher's softmax as a constant
@@ -80,7 +80,12 @@ def test_teacher_logits_get_only_their_own_label_gradient():
 
     model.classifier.register_forward_hook(keep_grad)
     sandwich_backward(
-        model, images, targets, step_archs(model.space, seed=0, step=0, num_random=2), label_smoothing=0.0
+        model,
+        images,
+        targets,
+        step_archs(model.space, seed=0, step=0, num_random=2),
+        label_smoothing=0.0,
+        inplace_distill=True,
     )
     logits, grad = seen
     own = torch.nn.functional.cross_entropy(logits.requires_grad_(), targets)
