@@ -257,6 +257,7 @@ def write_report(root: Path, args) -> Path:
 TARGETED_CHECKS = (
     ("calib", "BN calibration on more images"),
     ("finetune", "one epoch of fine-tuning from the inherited weights"),
+    ("distill", "the same archs on a supernet trained without in-place distillation"),
 )
 # ... and the one of the largest-subnet goal, linked from the goals.
 BUDGET_CHECK = ("budget", "an arch from scratch at 3x the epochs")
