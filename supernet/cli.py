@@ -32,7 +32,7 @@ _TRAIN_HELP = {
     "amp": "mixed precision: none, bf16 or fp16 (GPU)",
     "loader_workers": "data-loader worker processes (timm's -j); Ray workers are --num-workers",
     "inplace_distill": "in-place distillation (BigNAS): the largest subnet's softmax teaches the others; "
-    "off by default: worse in every full-length run we made (docs/training.md)",
+    "off by default: it scored lower in our full-length runs (docs/training.md)",
 }
 
 

@@ -67,7 +67,7 @@ class TrainConfig:
     drop_path_rate: float = 0.0
     num_random: int = 2
     sandwich: bool = True
-    inplace_distill: bool = False  # on: worse in every full-length run we made (docs/training.md)
+    inplace_distill: bool = False  # on: it scored lower in our full-length runs (docs/training.md)
     zero_gamma: bool = True
     kernel_transform: bool = False
     calib_images: int = 1000
