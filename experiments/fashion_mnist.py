@@ -282,6 +282,9 @@ ABLATIONS = {
     "no in-place distillation (today's default)": ["--no-inplace-distill"],
     "no zero-gamma": ["--no-zero-gamma", "--inplace-distill"],
     "no constant LR tail": ["--no-lr-tail", "--inplace-distill"],
+    # today's default (no distillation) with one more piece off
+    "no in-place distillation, no zero-gamma": ["--no-zero-gamma", "--no-inplace-distill"],
+    "no in-place distillation, no constant LR tail": ["--no-lr-tail", "--no-inplace-distill"],
 }
 
 
