@@ -395,6 +395,11 @@ def main(argv=None) -> None:
     p.add_argument("--in-bench", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--results", default=str(HERE / "results"), help="folder of the report")
     p.add_argument("--name", default="fashion_mnist_full", help="report file name (.md and .png)")
+    p.add_argument(
+        "--sections-from",
+        default="",
+        help="report: sections this run does not have (ablations, search) link to this report name",
+    )
     args = p.parse_args(argv)
     stages = args.stages.split(",")
     if bad := [s for s in stages if s not in STAGES]:

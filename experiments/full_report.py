@@ -221,8 +221,9 @@ def write_report(root: Path, args) -> Path:
     checks = [(f"{args.name}_{k}.md", what) for k, what in TARGETED_CHECKS]
     if found := [(f, what) for f, what in checks if (Path(args.results) / f).is_file()]:
         lines += ["", "Targeted checks of the gap: " + "; ".join(f"[{w}]({f})" for f, w in found) + "."]
-    lines += _ablation_lines(root, cmds, missing)
-    lines += _search_lines(root, missing)
+    elsewhere = getattr(args, "sections_from", "")
+    lines += _ablation_lines(root, cmds, missing, elsewhere)
+    lines += _search_lines(root, missing, elsewhere)
     lines += [
         "",
         "## 5. Published Fashion-MNIST test accuracy (NOT measured here; full training set, long schedules)",
@@ -263,7 +264,15 @@ TARGETED_CHECKS = (
 BUDGET_CHECK = ("budget", "an arch from scratch at 3x the epochs")
 
 
-def _ablation_lines(root: Path, cmds: dict, missing: list) -> list[str]:
+def _not_here(missing: list, section: str, number: int, elsewhere: str) -> str:
+    """A section this run directory does not have: a link to the report that has it, or 'not run yet'."""
+    if elsewhere:
+        return f"Not part of this run: see section {number} of [{elsewhere}.md]({elsewhere}.md)."
+    missing.append(section)
+    return "Not run yet."
+
+
+def _ablation_lines(root: Path, cmds: dict, missing: list, elsewhere: str = "") -> list[str]:
     from fashion_mnist import ABLATIONS
 
     meta = cmds.get("ablations", {})
@@ -280,8 +289,7 @@ def _ablation_lines(root: Path, cmds: dict, missing: list) -> list[str]:
                 f"| {name} | `{' '.join(flags) or '(defaults)'}` | {len(finals)} | {s[0]:.2f}{sd(s[1])} | {lg[0]:.2f}{sd(lg[1])} |"
             )
     if not rows:
-        missing.append("ablations")
-        return lines + ["Not run yet."]
+        return lines + [_not_here(missing, "ablations", 3, elsewhere)]
     return lines + [
         f"{meta.get('images', '?')} seeded training images, {meta.get('epochs', '?')} epochs"
         + (
@@ -298,12 +306,11 @@ def _ablation_lines(root: Path, cmds: dict, missing: list) -> list[str]:
     ]
 
 
-def _search_lines(root: Path, missing: list) -> list[str]:
+def _search_lines(root: Path, missing: list, elsewhere: str = "") -> list[str]:
     raw = _json(root / "search" / "compare.json")
     lines = ["", "## 4. Search at equal evaluations (validation split)", ""]
     if raw is None:
-        missing.append("search")
-        return lines + ["Not run yet."]
+        return lines + [_not_here(missing, "search", 4, elsewhere)]
     best = raw.pop("best_any")
     lines += [
         "| budget ms | strategy | val acc of chosen % | test acc of chosen % | evals to reach the best any run found, per seed |",

@@ -104,6 +104,11 @@ def test_report_from_a_run_directory(tmp_path):
     assert "Not run yet: ablations, search." in text
     assert "NOT measured here" in text and "ResNet-18: 94.9%" in text
     assert "The supernet ran with in-place distillation off." in text  # from its saved config
+    # a longer run that leaves ablations and the search comparison to another report links to it instead
+    text = write_report(root, Namespace(**vars(args), sections_from="fm12")).read_text()
+    assert "Not run yet" not in text
+    assert "Not part of this run: see section 3 of [fm12.md](fm12.md)." in text
+    assert "Not part of this run: see section 4 of [fm12.md](fm12.md)." in text
 
 
 def test_supernet_cpu_time_from_the_monitor_log_and_static_cpu_time(tmp_path):
