@@ -22,27 +22,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fashion_mnist_full import picked_cards  # noqa: E402
+from fashion_mnist_full import picked_cards, shipped_cards  # noqa: E402
 
 from extract.pipeline import checkpoint_eval_data, open_checkpoint  # noqa: E402
 from supernet import ArchConfig  # noqa: E402
 from supernet.files import atomic_write_text, write_json  # noqa: E402
+from supernet.train.checkpoint import Checkpoint  # noqa: E402
 from supernet.train.evaluate import evaluate_subnet  # noqa: E402
 
 
-def shipped_archs(root: Path) -> list[tuple[str, ArchConfig]]:
-    """(label, arch) of every arch the run shipped (by budget), then the space's extremes."""
-    cards = sorted(
-        (json.loads(p.read_text()) for p in (root / "deploy").glob("b*/card.json")),
-        key=lambda c: c["search"]["budget"],
-    )
-    return [(f"budget {c['search']['budget']:g} ms", ArchConfig.from_string(c["arch_string"])) for c in cards]
-
-
-def scores(ckpt_dir: Path, archs: list[tuple[str, ArchConfig]], cache_dir: Path) -> dict[str, dict]:
+def scores(ckpt: Checkpoint, archs: list[tuple[str, ArchConfig]], cache_dir: Path) -> dict[str, dict]:
     """Validation and test accuracy of each arch after BN recalibration on the run's calibration images
     (what `supernet extract` ships with), cached per checkpoint weights (sha256) and arch."""
-    ckpt = open_checkpoint(ckpt_dir)
     cache = cache_dir / f"{ckpt.sha256[:16]}.json"
     done = json.loads(cache.read_text()) if cache.is_file() else {}
     todo = [(label, a) for label, a in archs if str(a) not in done]
@@ -53,7 +44,7 @@ def scores(ckpt_dir: Path, archs: list[tuple[str, ArchConfig]], cache_dir: Path)
             val = evaluate_subnet(model, arch, data.calib, data.val)
             test = evaluate_subnet(model, arch, data.calib, data.test)
             done[str(arch)] = {"val": val, "test": test}
-            print(f"{ckpt_dir}: {label} val {100 * val:.2f} test {100 * test:.2f}", flush=True)
+            print(f"{ckpt.path}: {label} val {100 * val:.2f} test {100 * test:.2f}", flush=True)
             cache.parent.mkdir(parents=True, exist_ok=True)
             write_json(cache, done)
     return {"epochs": ckpt.epoch, "config": ckpt.config, "acc": done}
@@ -67,11 +58,14 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     root, other = Path(args.run), Path(args.other)
-    archs = shipped_archs(root)
     ref = open_checkpoint(root / "supernet")
+    archs = [
+        (f"budget {c['search']['budget']:g} ms", ArchConfig.from_string(c["arch_string"]))
+        for c in shipped_cards(root)
+    ]  # every arch the run shipped (by budget), then the space's extremes
     archs += [("largest", ref.space.largest()), ("smallest", ref.space.smallest())]
-    a = scores(root / "supernet", archs, root / "distill_check")
-    b = scores(other, archs, root / "distill_check")
+    a = scores(ref, archs, root / "distill_check")
+    b = scores(open_checkpoint(other), archs, root / "distill_check")
     scratch = {}
     for tag, card in picked_cards(root).items():
         path = root / "scratch" / f"{tag}.json"

@@ -240,12 +240,17 @@ def stage_baselines(args, root: Path) -> None:
     record(root, "baselines", shlex.join(self_command(args, "baselines")))
 
 
-def picked_cards(root: Path) -> dict[str, dict]:
-    """The small, middle and large extracted archs (by budget) for the from-scratch comparison."""
-    cards = sorted(
+def shipped_cards(root: Path) -> list[dict]:
+    """The model cards of the pareto stage's searches, by budget."""
+    return sorted(
         (json.loads(p.read_text()) for p in (root / "deploy").glob("b*/card.json")),
         key=lambda c: c["search"]["budget"],
     )
+
+
+def picked_cards(root: Path) -> dict[str, dict]:
+    """The small, middle and large extracted archs (by budget) for the from-scratch comparison."""
+    cards = shipped_cards(root)
     if not cards:
         return {}
     return dict(zip(SCRATCH_PICKS, (cards[0], cards[len(cards) // 2], cards[-1])))
