@@ -32,12 +32,12 @@ def processes() -> dict[int, tuple[int, str]]:
     return found
 
 
-def descendants(pid: int) -> list[int]:
-    """Descendants of `pid` now, children first."""
-    parents = {p: parent for p, (parent, _) in processes().items()}
-    found, frontier = [], [pid]
+def descendants(*roots: int, procs: dict[int, tuple[int, str]] | None = None) -> list[int]:
+    """Descendants of the `roots` now (or in the `processes()` table `procs`), children first."""
+    parents = {p: parent for p, (parent, _) in (processes() if procs is None else procs).items()}
+    found, frontier = [], list(roots)
     while frontier:
-        kids = [p for p, parent in parents.items() if parent in frontier]
+        kids = [p for p, parent in parents.items() if parent in frontier and p not in found]
         found += kids
         frontier = kids
     return found

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.proc_table import processes
+from tests.proc_table import descendants, processes
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ROOT / "tests" / "spaces" / "tiny.yaml"
@@ -42,11 +42,7 @@ def _node_processes(markers: list[str]) -> set[int]:
     """Processes whose command line names one of our temp dirs, and all their descendants."""
     procs, me = processes(), os.getpid()
     found = {pid for pid, (_, cmd) in procs.items() if pid != me and any(m in cmd for m in markers)}
-    frontier = set(found)
-    while frontier:
-        frontier = {pid for pid, (parent, _) in procs.items() if parent in frontier and pid not in found}
-        found |= frontier
-    return found
+    return found | set(descendants(*found, procs=procs))
 
 
 def _stop(markers: list[str]) -> None:
