@@ -63,6 +63,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12, help="the run's epochs (driver's --epochs)")
     p.add_argument("--batch-size", type=int, default=128, help="the run's global batch")
     p.add_argument("--lr", type=float, default=0.2, help="the run's lr")
+    p.add_argument("--stretch", type=float, default=1.0, help="the run's --stretch (its schedule)")
     p.add_argument("--out", required=True, help="Markdown report")
     args = p.parse_args()
     torch.set_num_threads(1)
