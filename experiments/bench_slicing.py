@@ -10,7 +10,11 @@ against the stock timm twin of the subnet:
 - `supernet`: as trained;
 - `no BN slicing`: batch norms on pre-sliced parameters and statistics;
 - `no conv slicing`: convolutions on pre-sliced weights;
-- `no slicing`: both; what is left against the twin is the elastic control flow in Python.
+- `no slicing`: both; what is left against the twin is the elastic control flow in Python;
+- `leaf copies per step`: a usable form of `no slicing`: before every step one `_foreach_copy_` refreshes
+  the leaf copies from the large tensors (BN statistics stay views, updated in place), after its backward
+  one `_foreach_add_` adds their gradients into the large tensors' gradients (the same gradients as the
+  supernet's, checked). What this costs beyond `no slicing` is the price of the mechanism.
 
     python experiments/bench_slicing.py --arch smallest --out experiments/results/slicing_cost.md
 """
@@ -57,9 +61,45 @@ def active_widths(model: torch.nn.Module, x: torch.Tensor) -> dict[str, tuple[in
     return widths
 
 
-def unsliced(model, widths, *, bn: bool, conv: bool, fmt) -> torch.nn.Module:
-    """A copy of `model` whose BN and/or conv ops run on leaf copies of their active slices."""
+class PerStepLeaves(torch.nn.Module):
+    """`model` (an `unsliced(..., per_step=True)` copy) with its leaf copies refreshed before every forward
+    and their gradients added into the large tensors' gradients by `after_backward()`."""
+
+    def __init__(self, model: torch.nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        super().__init__()
+        self.model = model
+        self.fulls, self.leaves = [f for f, _ in pairs], [leaf for _, leaf in pairs]
+        with torch.no_grad():
+            self.views = [_view_of(full, leaf) for full, leaf in pairs]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            torch._foreach_copy_([leaf.detach() for leaf in self.leaves], self.views)
+        return self.model(x)
+
+    def after_backward(self) -> None:
+        done = [(full, leaf) for full, leaf in zip(self.fulls, self.leaves) if leaf.grad is not None]
+        for full, _ in done:
+            if full.grad is None:
+                full.grad = torch.zeros_like(full)
+        with torch.no_grad():
+            targets = [full.grad.as_strided(v.size(), v.stride(), v.storage_offset()) for v, (full, _) in
+                       zip([_view_of(f, leaf) for f, leaf in done], done)]  # fmt: skip
+            torch._foreach_add_(targets, [leaf.grad for _, leaf in done])
+
+
+def _view_of(full: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """The leading slice of `full` (centred in the kernel dims) that `leaf` copies."""
+    idx = [slice(0, n) for n in leaf.shape[:2]]
+    idx += [slice((f - n) // 2, (f - n) // 2 + n) for f, n in zip(full.shape[2:], leaf.shape[2:])]
+    return full.detach()[tuple(idx)]
+
+
+def unsliced(model, widths, *, bn: bool, conv: bool, fmt, per_step: bool = False) -> torch.nn.Module:
+    """A copy of `model` whose BN and/or conv ops run on leaf copies of their active slices; `per_step`:
+    wrapped in `PerStepLeaves` (copies refreshed and gradients returned every step, BN statistics views)."""
     model = copy.deepcopy(model)
+    pairs = []
     for name, m in model.named_modules():
         if name not in widths:
             continue
@@ -68,6 +108,9 @@ def unsliced(model, widths, *, bn: bool, conv: bool, fmt) -> torch.nn.Module:
             m.w_ = torch.nn.Parameter(m.weight[:cin].detach().clone())
             m.b_ = torch.nn.Parameter(m.bias[:cin].detach().clone())
             m.mean_, m.var_ = m.running_mean[:cin].clone(), m.running_var[:cin].clone()
+            if per_step:
+                m.mean_, m.var_ = m.running_mean[:cin], m.running_var[:cin]
+                pairs += [(m.weight, m.w_), (m.bias, m.b_)]
 
             def bn_forward(x, m=m):
                 m.num_batches_tracked.add_(1)
@@ -80,11 +123,27 @@ def unsliced(model, widths, *, bn: bool, conv: bool, fmt) -> torch.nn.Module:
                 m.active_weight(cin, cout).detach().clone().contiguous(memory_format=fmt)
             )
             m.forward = lambda x, m=m: F.conv2d(x, m.w_, None, m.stride, m.padding)
+            pairs.append((m.weight, m.w_))
         elif conv and isinstance(m, DynamicDepthwiseConv2d):
             w = m.active_weight(cin, m.active_kernel_size)
             m.w_ = torch.nn.Parameter(w.detach().clone().contiguous(memory_format=fmt))
             m.forward = lambda x, m=m: depthwise_conv2d(x, m.w_, m.stride)
-    return model
+            pairs.append((m.weight, m.w_))
+    return PerStepLeaves(model, pairs) if per_step else model
+
+
+def same_gradients(a: torch.nn.Module, b: PerStepLeaves, x: torch.Tensor) -> bool:
+    """One step of each from equal weights gives equal gradients on every parameter of the supernet."""
+    for m in (a, b):
+        m.zero_grad(set_to_none=True)
+        m(x).sum().backward()
+    b.after_backward()
+    grads_b = dict(b.model.named_parameters())
+    return all(
+        (p.grad is None) == (grads_b[n].grad is None)
+        and (p.grad is None or torch.allclose(p.grad, grads_b[n].grad, rtol=1e-4, atol=1e-6))
+        for n, p in a.named_parameters()
+    )
 
 
 def main() -> None:
@@ -112,6 +171,7 @@ def main() -> None:
         "no BN slicing": unsliced(supernet, widths, bn=True, conv=False, fmt=fmt),
         "no conv slicing": unsliced(supernet, widths, bn=False, conv=True, fmt=fmt),
         "no slicing": unsliced(supernet, widths, bn=True, conv=True, fmt=fmt),
+        "leaf copies per step": unsliced(supernet, widths, bn=True, conv=True, fmt=fmt, per_step=True),
         "stock timm twin": extract_subnet(supernet, arch).to(memory_format=fmt).train(),
     }
     with torch.no_grad():
@@ -119,6 +179,8 @@ def main() -> None:
         for name, m in models.items():  # same maths: the variants differ only in where weights live
             if not torch.allclose(m(x), ref, rtol=1e-4, atol=1e-5):
                 sys.exit(f"error: variant {name!r} does not compute the supernet's output")
+    if not same_gradients(supernet, models["leaf copies per step"], x):
+        sys.exit("error: 'leaf copies per step' does not give the supernet's gradients")
     for m in models.values():
         step_time(m, x, 3)
     t = {name: [] for name in models}

@@ -17,6 +17,7 @@ import argparse
 import os
 import platform
 import random
+import resource
 import statistics
 import sys
 import time
@@ -39,11 +40,20 @@ def with_supernet_ops(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:
+    """Seconds per forward+backward; a model with an `after_backward()` method has it run (and timed) too."""
+    after_backward = getattr(model, "after_backward", None)
     t0 = time.perf_counter()
     for _ in range(iters):
         model.zero_grad(set_to_none=True)
         model(x).sum().backward()
+        if after_backward is not None:
+            after_backward()
     return (time.perf_counter() - t0) / iters
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (memory the allocator got from the kernel and touched)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def rotation(names: list[str], r: int) -> list[str]:
@@ -105,9 +115,12 @@ def bench(
         for model in models.values():  # warm-up: allocator, oneDNN primitive caches
             step_time(model, x, 3)
         t = {name: [] for name in models}
+        faults = {name: 0 for name in models}
         for r in range(rounds):
             for name in rotation(list(models), r):
+                f0 = minor_faults()
                 t[name].append(step_time(models[name], x, iters))
+                faults[name] += minor_faults() - f0
         med = {name: 1e3 * statistics.median(v) for name, v in t.items()}
         profile = (
             op_profile(supernet, same, x, profile_iters) if profile_iters and label == "smallest" else []
@@ -121,16 +134,24 @@ def bench(
                 same_ms=med["same"],
                 ratio_stock=statistics.median(a / b for a, b in zip(t["super"], t["stock"])),
                 ratio=statistics.median(a / b for a, b in zip(t["super"], t["same"])),
+                faults={name: f / (rounds * iters) for name, f in faults.items()},
                 profile=profile,
             )
         )
         print(
             f"{label:10s} super {med['super']:7.1f} ms  stock {med['stock']:7.1f} ms  same ops "
             f"{med['same']:7.1f} ms  ratio vs stock {rows[-1]['ratio_stock']:.3f}  vs same ops "
-            f"{rows[-1]['ratio']:.3f}",
+            f"{rows[-1]['ratio']:.3f}  page faults/step {rows[-1]['faults']['super']:.0f} / "
+            f"{rows[-1]['faults']['stock']:.0f} / {rows[-1]['faults']['same']:.0f}",
             flush=True,
         )
     return rows
+
+
+def malloc_note() -> str:
+    """The glibc allocator settings of this run, when the environment changes them."""
+    tunables = os.environ.get("GLIBC_TUNABLES")
+    return f" Allocator: `GLIBC_TUNABLES={tunables}`." if tunables else ""
 
 
 def main() -> None:
@@ -173,14 +194,17 @@ def main() -> None:
             f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} threads, "
             f"batch {args.batch}, {args.in_chans} input channel(s), channels_last {args.channels_last}, median of "
             f"{args.rounds} interleaved rounds x {args.iters} steps. 1-min load average at the start: "
-            f"{load:.2f}.",
+            f"{load:.2f}.{malloc_note()} Page faults: minor page faults per step (supernet / stock / same ops), "
+            "i.e. fresh memory the allocator got from the kernel during the timed steps.",
             "",
-            "| subnet | supernet ms | static, stock ms | static, same ops ms | ratio vs stock | ratio vs same ops | arch |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "| subnet | supernet ms | static, stock ms | static, same ops ms | ratio vs stock | ratio vs same ops "
+            "| page faults per step | arch |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         lines += [
             f"| {r['label']} | {r['super_ms']:.1f} | {r['stock_ms']:.1f} | {r['same_ms']:.1f} | "
-            f"{r['ratio_stock']:.3f} | {r['ratio']:.3f} | `{r['arch']}` |"
+            f"{r['ratio_stock']:.3f} | {r['ratio']:.3f} | {r['faults']['super']:.0f} / {r['faults']['stock']:.0f}"
+            f" / {r['faults']['same']:.0f} | `{r['arch']}` |"
             for r in rows
         ]
         lines += ["", summary]

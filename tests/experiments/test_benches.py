@@ -19,7 +19,14 @@ def test_slicing_bench_variants_compute_the_supernets_output(tmp_path):
     out = tmp_path / "slicing.md"
     stdout = _run("bench_slicing.py", "--batch", "2", "--rounds", "2", "--iters", "1", "--out", str(out))
     text = out.read_text()
-    for variant in ("supernet", "no BN slicing", "no conv slicing", "no slicing", "stock timm twin"):
+    for variant in (
+        "supernet",
+        "no BN slicing",
+        "no conv slicing",
+        "no slicing",
+        "leaf copies per step",
+        "stock timm twin",
+    ):
         assert f"| {variant} |" in text and variant in stdout
     assert "`r24_" in text  # the smallest arch is named
 
