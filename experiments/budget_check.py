@@ -64,6 +64,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128, help="the run's global batch")
     p.add_argument("--lr", type=float, default=0.2, help="the run's lr")
     p.add_argument("--stretch", type=float, default=1.0, help="the run's --stretch (its schedule)")
+    p.add_argument("--data", help="Fashion-MNIST gzip IDX folder (default: the Debian package's)")
     p.add_argument("--out", required=True, help="Markdown report")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -76,11 +77,11 @@ def main() -> None:
     arch = ArchConfig.from_string(picked_cards(root)[args.tag]["arch_string"])
     seeds = [int(x) for x in args.seeds.split(",")]
     results = {  # (seed, factor) -> result; the driver's scratch stage recipe (all training images)
-        (seed, factor): train(root, args.tag, arch, config=recipe(args, None, seed), factor=factor)
+        (seed, factor): train(root, args.tag, arch, config=recipe(args, args.data, seed), factor=factor)
         for seed in seeds
         for factor in (1, args.factor)
     }
-    config = recipe(args, None, 0)
+    config = recipe(args, args.data, 0)
     lines = [
         f"# Targeted check (issue 11): the same arch at {args.factor}x the training budget",
         "",

@@ -4,7 +4,6 @@ onnxruntime, and get the project's own predictions on every image (hence the car
 
 from __future__ import annotations
 
-import gzip
 import json
 import pickle
 from pathlib import Path
@@ -16,6 +15,7 @@ from PIL import Image
 
 from supernet import SearchSpace
 from supernet_cli import main
+from tests.fake_data import write_fashion_mnist
 
 TINY = Path(__file__).parents[1] / "spaces" / "tiny.yaml"
 PIL_INTERPOLATION = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
@@ -54,20 +54,9 @@ def _digits(root: Path) -> list[tuple[Path, int]]:
     return files
 
 
-def _idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 def _fashion_mnist(root: Path) -> list[tuple[Path, int]]:
-    data = root / "data"
-    data.mkdir(parents=True)
     (train_x, train_y), (test_x, test_y) = _images(320, (28, 28), 1, 1), _images(40, (28, 28), 1, 2)
-    _idx(data / "train-images-idx3-ubyte.gz", train_x[..., 0])
-    _idx(data / "train-labels-idx1-ubyte.gz", train_y)
-    _idx(data / "t10k-images-idx3-ubyte.gz", test_x[..., 0])
-    _idx(data / "t10k-labels-idx1-ubyte.gz", test_y)
+    write_fashion_mnist(root / "data", (train_x[..., 0], train_y), (test_x[..., 0], test_y))
     files = []
     for i, (x, y) in enumerate(zip(test_x, test_y)):
         _write_png(root / "files" / f"{i}.png", x)

@@ -1,6 +1,5 @@
 """Data sets: fixed splits, normalised tensors, seeded calibration subset, clear errors for missing data."""
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import torch
 
 from supernet import SupernetError
 from supernet.train.data import FASHION_MNIST_DIR, calibration_images, load_data, stack
+from tests.fake_data import write_fashion_mnist
 
 
 def test_digits_splits_are_disjoint_fixed_and_seeded():
@@ -47,19 +47,10 @@ def test_calibration_images_are_a_fixed_seeded_subset_of_the_train_split():
     assert len(calibration_images(bundle, 10**6)) == len(bundle.train)  # capped at the split
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 def test_fashion_mnist_reader_on_small_idx_files(tmp_path):
     rng = np.random.default_rng(0)
     train_x, test_x = rng.integers(0, 256, (50, 28, 28)), rng.integers(0, 256, (10, 28, 28))
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", train_x)
-    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(50) % 10)
-    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", test_x)
-    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10) % 10)
+    write_fashion_mnist(tmp_path, (train_x, np.arange(50) % 10), (test_x, np.arange(10) % 10))
     bundle = load_data("fashion-mnist", data_dir=str(tmp_path), val_fraction=0.2)
     assert (len(bundle.train), len(bundle.val), len(bundle.test), bundle.img_size) == (40, 10, 10, 28)
     x, y = bundle.test[3]
