@@ -10,8 +10,8 @@ configuration does not use waits in a barrier:
 - `2x1 b64`: two processes of 1 thread, 32 images each (global batch 64, the same recipe), one all-reduce
   per step, otherwise as above (the default before this benchmark's changes);
 - `+C`: the C weight gradient of 5x5/7x7 depthwise convolutions (`supernet/_dwgrad.py`);
-- `2x1 b64 +C` is the new default on 2 free cores; `2x1 b128`: two processes of 64 images each
-  (global batch 128: a different recipe). Threads in one process were measured before (1.21x for 1 x 2).
+- `2x1 b64 +C` is the new default on 2 free cores; `2x1 b128` / `2x1 b256`: two processes of 64 / 128
+  images each (global batch 128 / 256: different recipes, for large data sets). Threads in one process were measured before (1.21x for 1 x 2).
 
 Images/s count the global batch. The median over rounds is reported, with each configuration's ratio to
 the old default; `--profile` also writes the top ops of a step of the old and the new default.
@@ -50,6 +50,7 @@ CONFIGS = {
     "2x1 b64": (2, 1, 64, False),
     "2x1 b64 +C": (2, 1, 64, True),
     "2x1 b128 +C": (2, 1, 128, True),
+    "2x1 b256 +C": (2, 1, 256, True),
 }
 OLD, NEW = "1x1 b64", "2x1 b64 +C"
 
