@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_supernet_step import rotation, step_time  # noqa: E402
 
 from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet  # noqa: E402
+from supernet._compat import foreach_add_, foreach_copy_  # noqa: E402
 from supernet._dwgrad import depthwise_conv2d  # noqa: E402
 from supernet.files import atomic_write_text  # noqa: E402
 from supernet.ops import DynamicBatchNormAct2d, DynamicConv2d, DynamicDepthwiseConv2d  # noqa: E402
@@ -74,7 +75,7 @@ class PerStepLeaves(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            torch._foreach_copy_([leaf.detach() for leaf in self.leaves], self.views)
+            foreach_copy_([leaf.detach() for leaf in self.leaves], self.views)
         return self.model(x)
 
     def after_backward(self) -> None:
@@ -85,7 +86,7 @@ class PerStepLeaves(torch.nn.Module):
         with torch.no_grad():
             targets = [full.grad.as_strided(v.size(), v.stride(), v.storage_offset()) for v, (full, _) in
                        zip([_view_of(f, leaf) for f, leaf in done], done)]  # fmt: skip
-            torch._foreach_add_(targets, [leaf.grad for _, leaf in done])
+            foreach_add_(targets, [leaf.grad for _, leaf in done])
 
 
 def _view_of(full: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:

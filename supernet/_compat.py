@@ -11,8 +11,10 @@ Ray's pieces are imported lazily: importing the model must not import Ray.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 
+import torch
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from timm.models._efficientnet_builder import decode_arch_def, efficientnet_init_weights, round_channels
 
@@ -21,10 +23,22 @@ __all__ = [
     "InvertedResidual",
     "decode_arch_def",
     "efficientnet_init_weights",
+    "foreach_add_",
+    "foreach_copy_",
     "ray_client_dependency_error",
     "ray_services",
     "round_channels",
 ]
+
+
+def foreach_copy_(dst: Sequence[torch.Tensor], src: Sequence[torch.Tensor]) -> None:
+    """`dst[i].copy_(src[i])` for every i in one call (PyTorch's multi-tensor op, as its optimizers use)."""
+    torch._foreach_copy_(list(dst), list(src))
+
+
+def foreach_add_(dst: Sequence[torch.Tensor], src: Sequence[torch.Tensor]) -> None:
+    """`dst[i].add_(src[i])` for every i in one call (PyTorch's multi-tensor op)."""
+    torch._foreach_add_(list(dst), list(src))
 
 
 def ray_client_dependency_error() -> str | None:
