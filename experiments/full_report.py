@@ -88,6 +88,7 @@ def _distill_phrase(run: Path) -> str:
 
 
 def write_report(root: Path, args) -> Path:
+    Path(args.results).mkdir(parents=True, exist_ok=True)
     lines, missing = [], []
     cmds = _json(root / "commands.json") or {}
     measured = (_json(root / "latency_measured.json") or {}).get("ms", {})
@@ -406,6 +407,7 @@ def _plot(rows: list[dict], root: Path, args) -> None:
     for ax in axes:
         ax.set_ylabel("Fashion-MNIST test accuracy [%]")
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[1]:  # nothing measured yet: no legend
+            ax.legend()
     fig.tight_layout()
     atomic_write(Path(args.results) / f"{args.name}.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))

@@ -68,8 +68,7 @@ def test_report_from_a_run_directory(tmp_path):
         root / "commands.json",
         {"lut": {"command": "bench supernet latency build ...", "load": "load average: 0.4"}},
     )
-    results = tmp_path / "results"
-    results.mkdir()
+    results = tmp_path / "new" / "results"  # created by the report
     args = Namespace(
         train_images=0,
         epochs=3,
