@@ -43,8 +43,9 @@ from supernet.files import atomic_write_text  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
 from supernet.train.trainer import Trainer  # noqa: E402
 
-# name -> (processes, threads, global batch, C depthwise weight gradient)
+# name -> (processes, threads, global batch, C depthwise weight gradient); `--configs` picks some
 CONFIGS = {
+    "1x1 b32 +C": (1, 1, 32, True),
     "1x1 b64": (1, 1, 64, False),
     "1x1 b64 +C": (1, 1, 64, True),
     "2x1 b64": (2, 1, 64, False),
@@ -53,6 +54,12 @@ CONFIGS = {
     "2x1 b256 +C": (2, 1, 256, True),
 }
 OLD, NEW = "1x1 b64", "2x1 b64 +C"
+DEFAULT_CONFIGS = [name for name in CONFIGS if name != "1x1 b32 +C"]
+
+
+def chosen(args: argparse.Namespace) -> dict[str, tuple]:
+    """The configurations this run times (the old and the new default always)."""
+    return {name: c for name, c in CONFIGS.items() if name in args.configs or name in (OLD, NEW)}
 
 
 def _batches(trainer: Trainer):
@@ -67,9 +74,13 @@ def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2, timeout=timedelta(minutes=20)
     )
-    base = TrainConfig(dataset="fashion-mnist", data_dir=args.data, progress=False, calib_images=2)
+    base = TrainConfig(
+        dataset="fashion-mnist", data_dir=args.data, progress=False, calib_images=2,
+        inplace_distill=args.inplace_distill,
+    )  # fmt: skip
     trainers, streams = {}, {}
-    for name, (nproc, _, batch, _) in CONFIGS.items():
+    configs = chosen(args)
+    for name, (nproc, _, batch, _) in configs.items():
         if rank >= nproc:
             continue
         cfg = dataclasses.replace(base, batch_size=batch, out=f"{tmp}/{name.replace(' ', '_')}-r{rank}")
@@ -84,7 +95,7 @@ def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -
         trainers[name], streams[name] = t, _batches(t)
 
     def run(name: str, steps: int) -> float:
-        nproc, threads, batch, c_kernel = CONFIGS[name]
+        nproc, threads, batch, c_kernel = configs[name]
         dist.barrier()
         if rank < nproc:
             torch.set_num_threads(threads)
@@ -100,7 +111,7 @@ def _worker(rank: int, port: int, args: argparse.Namespace, tmp: str, results) -
         dist.barrier()
         return batch * steps / elapsed if rank == 0 else 0.0
 
-    names = list(CONFIGS)
+    names = list(configs)
     for name in names:  # warm-up: oneDNN primitives, allocator
         run(name, 2)
     rates = {name: [] for name in names}
@@ -130,10 +141,19 @@ def main() -> None:
     )
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--steps", type=int, default=5, help="training steps per configuration and round")
+    p.add_argument(
+        "--configs", type=lambda text: text.split(","), default=DEFAULT_CONFIGS,
+        help=f"comma-separated, of: {', '.join(CONFIGS)} (default: all but 1x1 b32 +C; old and new always)",
+    )  # fmt: skip
+    p.add_argument(
+        "--inplace-distill", action="store_true", help="train every configuration with in-place distillation"
+    )
     p.add_argument("--profile", action="store_true", help="also profile one block of steps of old and new")
     p.add_argument("--out", help="write the result table (Markdown) here")
     p.add_argument("--profile-out", help="write the profiler tables (Markdown) here")
     args = p.parse_args()
+    if unknown := [name for name in args.configs if name not in CONFIGS]:
+        p.error(f"--configs: unknown {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
     if not kernel_available():  # compiled here, once, before the workers load it
         sys.exit("error: the C depthwise weight gradient did not compile here (no C compiler?)")
     load_before = os.getloadavg()
@@ -153,7 +173,7 @@ def main() -> None:
         "| configuration | processes x threads, global batch | images/s (median) | all rounds | vs old default |",
         "|---|---|---:|---|---:|",
     ]
-    for name, (nproc, threads, batch, *_) in CONFIGS.items():
+    for name, (nproc, threads, batch, *_) in chosen(args).items():
         tag = " (old default)" if name == OLD else " (new default)" if name == NEW else ""
         lines.append(
             f"| `{name}`{tag} | {nproc} x {threads}, {batch} ({batch // nproc} per process) | {med[name]:.1f} | "
@@ -162,7 +182,8 @@ def main() -> None:
     cmd = "python " + " ".join(sys.argv)
     header = (
         f"Command: `{cmd}`\n\ntorch {torch.__version__}, {os.cpu_count()} CPUs; mbv2-small, Fashion-MNIST "
-        f"1x28x28, full sandwich (4 subnets), {args.steps} steps per configuration per round, {args.rounds} "
+        f"1x28x28, full sandwich (4 subnets, in-place distillation {'on' if args.inplace_distill else 'off'}), "
+        f"{args.steps} steps per configuration per round, {args.rounds} "
         f"alternating rounds. 1-min load average before / after: {load_before[0]:.2f} / {load_after[0]:.2f}.\n"
     )
     table = "\n".join(lines)
@@ -171,7 +192,15 @@ def main() -> None:
     gains = "; ".join(
         f"C weight gradient alone at {p}x1 b64: {med[f'{p}x1 b64 +C'] / med[f'{p}x1 b64']:.2f}x"
         for p in (1, 2)
+        if f"{p}x1 b64 +C" in med and f"{p}x1 b64" in med
     )
+    if "1x1 b32 +C" in med:  # per-process batch: what halving it costs one process
+        gains += (
+            f"{'; ' if gains else ''}one process, 32 vs 64 images per step (C kernel): "
+            f"{med['1x1 b32 +C'] / med['1x1 b64 +C']:.2f}x the images per second"
+            if "1x1 b64 +C" in med
+            else ""
+        )
     print(f"\nnew/old images-per-second ratio: {med[NEW] / med[OLD]:.2f}\n{gains}")
     if args.out:
         ratio = f"\n\nnew/old images-per-second ratio: **{med[NEW] / med[OLD]:.2f}**\n\n{gains}\n"
