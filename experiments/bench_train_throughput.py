@@ -189,18 +189,9 @@ def main() -> None:
     table = "\n".join(lines)
     print(header)
     print(table)
-    gains = "; ".join(
-        f"C weight gradient alone at {p}x1 b64: {med[f'{p}x1 b64 +C'] / med[f'{p}x1 b64']:.2f}x"
-        for p in (1, 2)
-        if f"{p}x1 b64 +C" in med and f"{p}x1 b64" in med
-    )
-    if "1x1 b32 +C" in med:  # per-process batch: what halving it costs one process
-        gains += (
-            f"{'; ' if gains else ''}one process, 32 vs 64 images per step (C kernel): "
-            f"{med['1x1 b32 +C'] / med['1x1 b64 +C']:.2f}x the images per second"
-            if "1x1 b64 +C" in med
-            else ""
-        )
+    pairs = [(f"C weight gradient alone at {p}x1 b64", f"{p}x1 b64 +C", f"{p}x1 b64") for p in (1, 2)]
+    pairs.append(("one process, 32 vs 64 images per step (C kernel)", "1x1 b32 +C", "1x1 b64 +C"))
+    gains = "; ".join(f"{label}: {med[a] / med[b]:.2f}x" for label, a, b in pairs if a in med and b in med)
     print(f"\nnew/old images-per-second ratio: {med[NEW] / med[OLD]:.2f}\n{gains}")
     if args.out:
         ratio = f"\n\nnew/old images-per-second ratio: **{med[NEW] / med[OLD]:.2f}**\n\n{gains}\n"
