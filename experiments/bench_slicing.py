@@ -79,14 +79,13 @@ class PerStepLeaves(torch.nn.Module):
         return self.model(x)
 
     def after_backward(self) -> None:
-        done = [(full, leaf) for full, leaf in zip(self.fulls, self.leaves) if leaf.grad is not None]
-        for full, _ in done:
+        done = [d for d in zip(self.fulls, self.leaves, self.views) if d[1].grad is not None]
+        for full, _, _ in done:
             if full.grad is None:
                 full.grad = torch.zeros_like(full)
-        with torch.no_grad():
-            targets = [full.grad.as_strided(v.size(), v.stride(), v.storage_offset()) for v, (full, _) in
-                       zip([_view_of(f, leaf) for f, leaf in done], done)]  # fmt: skip
-            foreach_add_(targets, [leaf.grad for _, leaf in done])
+        with torch.no_grad():  # each view's geometry, on its tensor's gradient (same layout as the tensor)
+            targets = [full.grad.as_strided(v.size(), v.stride(), v.storage_offset()) for full, _, v in done]
+            foreach_add_(targets, [leaf.grad for _, leaf, _ in done])
 
 
 def _view_of(full: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
@@ -108,10 +107,11 @@ def unsliced(model, widths, *, bn: bool, conv: bool, fmt, per_step: bool = False
         if bn and isinstance(m, DynamicBatchNormAct2d):
             m.w_ = torch.nn.Parameter(m.weight[:cin].detach().clone())
             m.b_ = torch.nn.Parameter(m.bias[:cin].detach().clone())
-            m.mean_, m.var_ = m.running_mean[:cin].clone(), m.running_var[:cin].clone()
+            m.mean_, m.var_ = m.running_mean[:cin], m.running_var[:cin]  # views: updated in place
             if per_step:
-                m.mean_, m.var_ = m.running_mean[:cin], m.running_var[:cin]
                 pairs += [(m.weight, m.w_), (m.bias, m.b_)]
+            else:
+                m.mean_, m.var_ = m.mean_.clone(), m.var_.clone()
 
             def bn_forward(x, m=m):
                 m.num_batches_tracked.add_(1)
