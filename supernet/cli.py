@@ -168,6 +168,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run_training(args: argparse.Namespace):
+    from .train.onednn import widen_primitive_cache
+
+    cache_note = widen_primitive_cache()  # before any convolution of this process or of the ranks it starts
     config = train_config_from_args(args)
     from .distributed.cluster import check_job_paths
     from .space import SearchSpace
@@ -179,11 +182,11 @@ def _run_training(args: argparse.Namespace):
 
         final = train_distributed(config, RayConfig.from_args(args))
     else:
-        final = _train_here(config, args)
+        final = _train_here(config, args, cache_note)
     return final, config
 
 
-def _train_here(config, args: argparse.Namespace) -> dict:
+def _train_here(config, args: argparse.Namespace, cache_note: str) -> dict:
     """One process, or `--nproc-per-node` local processes; says which and why (on stderr)."""
     import sys
 
@@ -205,7 +208,7 @@ def _train_here(config, args: argparse.Namespace) -> dict:
     def say() -> None:  # once the run is set up, so a refused run prints only its one error line
         print(
             f"[train] {choice.nproc} process(es) x {choice.threads} thread(s), global batch "
-            f"{config.batch_size}: {choice.reason}{_dw_kernel_note(config)}",
+            f"{config.batch_size}: {choice.reason}{_dw_kernel_note(config)}; {cache_note}",
             file=sys.stderr,
             flush=True,
         )

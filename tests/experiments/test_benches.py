@@ -53,3 +53,19 @@ def test_rotation_puts_every_model_in_every_position():
     for pos in range(3):
         assert {o[pos] for o in orders} == set(names)
     assert all(sorted(o) == names for o in orders)
+
+
+def test_train_throughput_bench_runs_each_configuration_in_its_own_processes(tmp_path):
+    from tests.fake_data import random_fashion_mnist
+
+    data = random_fashion_mnist(tmp_path / "fm", n_train=256, n_test=20)
+    out = tmp_path / "throughput.md"
+    stdout = _run(
+        "bench_train_throughput.py", "--data", str(data), "--configs", "1x1 b64", "--rounds", "2",
+        "--steps", "1", "--warmup", "1", "--out", str(out),
+    )  # fmt: skip
+    text = out.read_text()
+    assert "| `1x1 b64` (old default) |" in text and "| `2x1 b64 +C +P` (new default) |" in text
+    assert text.count(" MiB |") == 2  # each configuration's peak memory, from its own processes
+    assert "--configs '1x1 b64'" in text  # the command as typed, quoted
+    assert "new/old images-per-second ratio" in stdout
