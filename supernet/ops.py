@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from timm.layers import BatchNormAct2d
 from torch import nn
 
+from . import _cuda_conv
 from ._dwgrad import depthwise_conv2d
 
 
@@ -29,6 +30,8 @@ class DynamicConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.active_weight(x.shape[1], self.active_out_chs)
+        if x.is_cuda and self.kernel_size == (1, 1) and self.stride == (1, 1) and _cuda_conv.plan_free():
+            return _cuda_conv.pointwise_conv(x, w)  # no cuDNN plan per new shape (_cuda_conv.py)
         return F.conv2d(x, w, None, self.stride, self.padding)
 
 
@@ -66,6 +69,8 @@ class DynamicDepthwiseConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         chs, k = x.shape[1], self.active_kernel_size
+        if x.is_cuda and _cuda_conv.plan_free():
+            return _cuda_conv.depthwise_conv(x, self.active_weight(chs, k), self.stride[0])
         return depthwise_conv2d(x, self.active_weight(chs, k), self.stride)
 
 
