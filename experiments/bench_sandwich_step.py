@@ -39,6 +39,12 @@ def main() -> None:
     p.add_argument("--in-chans", type=int, default=1)
     p.add_argument("--num-random", type=int, default=2)
     p.add_argument("--rounds", type=int, default=5, help="timed rounds; each times both ways, alternating")
+    p.add_argument(
+        "--warm-static",
+        action="store_true",
+        help="give each round's new static models one untimed step first (a GPU builds its cuDNN plans "
+        "for a new shape there; a static model trained for real pays that once)",
+    )
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
     p.add_argument("--channels-last", action="store_true")
@@ -86,6 +92,8 @@ def main() -> None:
         for arch in archs:
             m = build_subnet(space, arch, 10, args.in_chans).to(device, memory_format=fmt).train()
             models.append((arch, m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)))
+        if args.warm_static:
+            static(models)
         order = [("sandwich", sandwich, archs), ("static", static, models)]
         for name, fn, arg in order if step % 2 == 0 else order[::-1]:
             sync(device)

@@ -15,6 +15,7 @@ results too). Every command a stage runs is recorded in <out>/commands.json and 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shlex
@@ -44,16 +45,24 @@ from supernet.subnet import build_subnet  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
 from supernet.train.data import FASHION_MNIST_DIR, load_data  # noqa: E402
 
-STAGES = ("supernet", "lut", "pareto", "baselines", "scratch", "ablations", "search", "measure", "report")
+STAGES = (
+    "supernet", "lut", "pareto", "baselines", "scratch", "inherit", "ablations", "search", "measure", "report",
+)  # fmt: skip
 SCRATCH_PICKS = ("small", "middle", "large")
 
 
 def record(root: Path, stage: str, command: str, **extra) -> None:
-    """Remember the exact command of a stage (and e.g. the load `bench` printed) for the report."""
+    """Remember the exact command of a stage (and e.g. the load `bench` printed) for the report. Locked:
+    stages may run as parallel processes (experiments/gpu_check.sh trains every model at once)."""
     path = root / "commands.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[stage] = {"command": command, **extra}
-    write_json(path, data)
+    lock = os.open(root / ".commands.lock", os.O_CREAT | os.O_RDWR)  # an empty file, only locked
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[stage] = {"command": command, **extra}
+        write_json(path, data)
+    finally:
+        os.close(lock)
 
 
 def run_logged(cmd: list[str], own_session: bool = False) -> str:
@@ -73,9 +82,15 @@ def self_command(args: argparse.Namespace, stage: str) -> list[str]:
     """This driver restricted to one stage, with the options that matter for it (the recorded command)."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--out", args.out, "--stages", stage]
     flags = "data train_images epochs stretch batch_size lr seed threads latency_rounds".split()
+    flags += [f for f, d in DEFAULTS.items() if getattr(args, f, d) != d]
     for flag in flags:
         argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    if stage == "baselines" and args.widths != list(WIDTHS):
+        argv += ["--widths", ",".join(f"{w:g}" for w in args.widths)]
     return argv
+
+
+DEFAULTS = {"device": "cpu", "loader_workers": 0, "scratch_archs": ""}
 
 
 def train_data(args: argparse.Namespace, root: Path) -> Path | None:
@@ -101,6 +116,11 @@ def train_flags(args: argparse.Namespace, seed: int) -> list[str]:
         flags += [f"--{k.replace('_', '-')}={v:g}" for k, v in schedule(args).items()]
     if args.nproc:
         flags += ["--nproc-per-node", str(args.nproc)]
+    device, workers = getattr(args, "device", DEFAULTS["device"]), getattr(args, "loader_workers", 0)
+    if device != DEFAULTS["device"]:
+        flags += ["--device", device]
+    if workers:
+        flags += ["-j", str(workers)]
     return flags + ["--threads", str(args.threads)]
 
 
@@ -199,6 +219,8 @@ def recipe(args, data: Path | None, seed: int) -> TrainConfig:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=seed,
+        device=getattr(args, "device", DEFAULTS["device"]),  # other drivers pass their own arguments
+        loader_workers=getattr(args, "loader_workers", DEFAULTS["loader_workers"]),
         **schedule(args),
     )
 
@@ -212,7 +234,10 @@ def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None
     bundle = load_data(
         "fashion-mnist", config.data_dir, seed=config.seed, val_fraction=config.val_fraction, augment=True
     )
+    device = torch.device(config.device)
+    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
     result = train_static(model, bundle, config, resolution, state_path=path.with_suffix(".state.pt"))
+    model.cpu().to(memory_format=torch.contiguous_format)  # MACs and ONNX export from the CPU copy
     x = torch.zeros(1, 1, resolution, resolution)
     from fvcore.nn import FlopCountAnalysis
 
@@ -223,7 +248,7 @@ def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None
         sum(v for op, v in flops.by_operator().items() if op in ("conv", "linear", "addmm", "matmul"))
     )
     result["params"] = sum(p.numel() for p in model.parameters())
-    result["processes"], result["threads"] = 1, torch.get_num_threads()
+    result["processes"], result["threads"], result["device"] = 1, torch.get_num_threads(), config.device
     onnx = export_onnx(model.eval(), x)
     atomic_write(path.with_suffix(".onnx"), lambda tmp: Path(tmp).write_bytes(onnx))
     write_json(path, result)
@@ -237,7 +262,9 @@ def stage_baselines(args, root: Path) -> None:
         torch.manual_seed(args.seed)
         model = mobilenetv2_small_input(width, 10, 1, config.drop_rate)
         train_alone(model, root / "baselines" / f"mbv2_{width:g}.json", config, 32)
-    record(root, "baselines", shlex.join(self_command(args, "baselines")))
+    subset = args.widths != list(WIDTHS)
+    key = f"baselines x{','.join(f'{w:g}' for w in args.widths)}" if subset else "baselines"
+    record(root, key, shlex.join(self_command(args, "baselines")))
 
 
 def shipped_cards(root: Path) -> list[dict]:
@@ -263,21 +290,50 @@ def train_arch_alone(arch: ArchConfig, path: Path, config: TrainConfig) -> None:
     train_alone(model, path, config, arch.resolution)
 
 
-def stage_scratch(args, root: Path) -> None:
-    config = recipe(args, train_data(args, root), args.seed)
-    picks = picked_cards(root)
+def scratch_picks(args, root: Path) -> dict[str, dict]:
+    """tag -> {"arch", "budget"}: the pareto stage's small/middle/large cards, or --scratch-archs (a JSON file
+    of the same, e.g. the archs an earlier run's search extracted), optionally restricted by --scratch-tags."""
+    if args.scratch_archs:
+        picks = json.loads(Path(args.scratch_archs).read_text())
+    else:
+        cards = picked_cards(root)
+        picks = {t: {"arch": c["arch_string"], "budget": c["search"]["budget"]} for t, c in cards.items()}
     if not picks:
         sys.exit("error: stage scratch needs the pareto stage's cards in <out>/deploy/b*/card.json")
-    for tag, card in picks.items():
-        arch = ArchConfig.from_string(card["arch_string"])
+    return {t: picks[t] for t in (args.scratch_tags.split(",") if args.scratch_tags else picks)}
+
+
+def stage_scratch(args, root: Path) -> None:
+    config = recipe(args, train_data(args, root), args.seed)
+    for tag, pick in scratch_picks(args, root).items():
+        arch = ArchConfig.from_string(pick["arch"])
         print(f"{tag} arch {arch} from scratch, {config.epochs} epochs", flush=True)
         path = root / "scratch" / f"{tag}.json"
         train_arch_alone(arch, path, config)
         if "arch" not in json.loads(path.read_text()):
-            write_json(
-                path, {**json.loads(path.read_text()), "arch": str(arch), "budget": card["search"]["budget"]}
-            )
-    record(root, "scratch", shlex.join(self_command(args, "scratch")))
+            write_json(path, {**json.loads(path.read_text()), "arch": str(arch), "budget": pick["budget"]})
+    command = self_command(args, "scratch")
+    tags = ["--scratch-tags", args.scratch_tags] if args.scratch_tags else []
+    record(root, f"scratch {args.scratch_tags}".strip(), shlex.join(command + tags))
+
+
+def stage_inherit(args, root: Path) -> None:
+    """Inherited weights of every from-scratch arch that no pareto search shipped (--scratch-archs picks):
+    `supernet export --arch` from the supernet (BN recalibration, test accuracy on its card)."""
+    shipped = {c["arch_string"] for c in shipped_cards(root)}
+    cmds = []
+    for path in sorted((root / "scratch").glob("*.json")):
+        arch = json.loads(path.read_text()).get("arch")
+        out = root / "inherit" / path.stem
+        if arch is None or arch in shipped:
+            continue
+        cmd = ["supernet", "export", "--checkpoint", str(root / "supernet"), "--arch", arch]
+        cmd += ["--out", str(out), "--threads", str(args.threads), "-q"]
+        if not (out / "card.json").is_file():
+            run_logged(cmd)
+        cmds.append(shlex.join(cmd))
+    if cmds:
+        record(root, "inherit", " && ".join(cmds))
 
 
 def ablation_epochs(args) -> int:
@@ -377,6 +433,14 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0, help="training, data subset and search seed")
     p.add_argument("--nproc", type=int, default=2, help="supernet train --nproc-per-node (0: leave it out)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--device", default=DEFAULTS["device"], help="training device of every model: cpu or cuda")
+    p.add_argument("--loader-workers", type=int, default=0, help="data-loader processes per training run")
+    p.add_argument(
+        "--scratch-archs",
+        default="",
+        help="stage scratch: JSON file {tag: {arch, budget}} (default: pareto's)",
+    )
+    p.add_argument("--scratch-tags", default="", help="stage scratch: only these tags (comma-separated)")
     p.add_argument("--budgets", type=int, default=6, help="ort-cpu budgets, smallest to largest subnet")
     p.add_argument("--evals", type=int, default=60, help="archs scored per budget (one search per budget)")
     p.add_argument(

@@ -200,7 +200,8 @@ def write_report(root: Path, args) -> Path:
         missing.append("pareto")
     lines += ["", "## 2. Inherited weights vs the same arch trained from scratch", ""]
     scratch = {t: _json(root / "scratch" / f"{t}.json") for t in ("small", "middle", "large")}
-    by_arch = {c["arch_string"]: c for _, c in cards}
+    inherited = [_json(q) for q in sorted((root / "inherit").glob("*/card.json"))]  # stage inherit
+    by_arch = {c["arch_string"]: c for c in inherited} | {c["arch_string"]: c for _, c in cards}
     inherit_ok = []
     if any(scratch.values()):
         lines += [

@@ -68,7 +68,16 @@ def train_static(
     machine, CPU time does not). With `state_path`, every epoch saves model, optimizer, step and RNG
     there (atomically) and a killed run resumes from the last finished epoch."""
     torch.manual_seed(config.seed)
-    loader = DataLoader(bundle.train, config.batch_size, shuffle=True, drop_last=True)
+    device = next(model.parameters()).device  # the caller places the model (CPU, or a GPU: see train_alone)
+    loader = DataLoader(
+        bundle.train,
+        config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=config.loader_workers,
+        persistent_workers=config.loader_workers > 0,
+        pin_memory=device.type == "cuda",
+    )
     optimizer = create_train_optimizer(model, config)
     scheduler = create_train_scheduler(optimizer, config, len(loader))
     criterion = LabelSmoothingCrossEntropy(config.label_smoothing)
@@ -76,10 +85,10 @@ def train_static(
     val_x, val_y = EvalSet(bundle.val, bundle.preprocessing).at(resolution)
     step, images_seen, history = 0, 0, []
     if state_path is not None and Path(state_path).is_file():
-        state = torch.load(state_path, weights_only=True)
+        state = torch.load(state_path, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())
         step, images_seen, history = state["step"], state["images_seen"], state["history"]
         log(f"  resumed after epoch {len(history)} from {state_path}")
     for epoch in range(len(history), config.epochs):
@@ -87,6 +96,8 @@ def train_static(
         model.train()
         for images, targets in loader:
             scheduler.step_update(step)
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
             loss = criterion(model(resize_to(images, resolution)), targets)
             loss.backward()
             if config.grad_clip:
@@ -94,6 +105,8 @@ def train_static(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step, images_seen = step + 1, images_seen + len(images)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the epoch's kernels have run before the clock is read
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         val = accuracy(model, val_x, val_y, config.eval_batch_size)
         history.append(

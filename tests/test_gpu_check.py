@@ -32,3 +32,14 @@ def test_gpu_check_cpu_smoke(tmp_path):
     table = json.loads((results / "lut_torch-cpu.json").read_text())
     assert table["target"] == "torch-cpu"
     assert "Kendall" in (results / "lut_torch-cpu_validation.txt").read_text()
+    assert "ratio cudnn-drawn/plan-free" in (results / "cuda_conv.txt").read_text()
+    if (Path("/usr/share/datasets/fashion-mnist") / "train-images-idx3-ubyte.gz").is_file():  # the fm step
+        fm = results / "fm_full"
+        assert {p.name for p in (fm / "scratch").glob("*.json")} == {
+            "small.json",
+            "middle.json",
+            "large.json",
+        }
+        assert json.loads((fm / "baselines" / "mbv2_0.35.json").read_text())["test_acc"] > 0
+        assert any(json.loads(x).get("final") for x in (fm / "metrics.jsonl").read_text().splitlines())
+        assert "epochs" in (fm / "epochs.txt").read_text()
