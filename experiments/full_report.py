@@ -11,7 +11,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from full_stats import collapsed, cpu_cost, evals_to_best, mean_spread, plateau
+from full_cost import cost_lines, on_gpu, static_cost
+from full_stats import collapsed, evals_to_best, mean_spread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from supernet.files import atomic_write, atomic_write_text  # noqa: E402
@@ -31,44 +32,6 @@ def supernet_records(run: Path) -> tuple[list[dict], dict | None]:
     epochs = {r["epoch"]: r for r in lines if "epoch_time_s" in r}
     final = next((r for r in reversed(lines) if r.get("final")), None)
     return [epochs[k] for k in sorted(epochs)], final
-
-
-def supernet_epoch_cpu(root: Path, epochs: list[dict]) -> list[float | None]:
-    """Each epoch's CPU seconds (all ranks): the trainer's `cpu_time_s`, else from `<root>/supernet_cpu.log`
-    (experiments/cpu_monitor.sh: "unix-time metrics-lines cumulative-cpu-s" samples of the run's process
-    group, restarting at 0 with each resumed process): a segment's CPU spread evenly over the epochs it
-    finished; None for epochs no measurement covers."""
-    if any("cpu_time_s" in r for r in epochs):
-        return [r.get("cpu_time_s") for r in epochs]
-    out: dict[int, float] = {}
-    log, metrics = root / "supernet_cpu.log", root / "supernet" / "metrics.jsonl"
-    if log.is_file() and metrics.is_file():
-        lines = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
-
-        def done(n: int) -> int:
-            return max([r["epoch"] for r in lines[:n] if "epoch_time_s" in r], default=0)
-
-        samples = [tuple(map(float, x.split())) for x in log.read_text().splitlines() if x.strip()]
-        segments, seg = [], []
-        for s in samples:
-            if seg and s[2] < seg[-1][2]:
-                segments.append(seg)
-                seg = []
-            seg.append(s)
-        segments += [seg] if seg else []
-        for seg in segments:
-            first, last = done(int(seg[0][1])), done(int(seg[-1][1]))
-            for e in range(first + 1, last + 1):
-                out[e] = seg[-1][2] / (last - first)
-    return [out.get(r["epoch"]) for r in epochs]
-
-
-def static_cost(result: dict) -> tuple[float, str]:
-    """CPU-hours of one model trained alone (experiments/static_baseline.py's result)."""
-    hist = result["epochs"]
-    return cpu_cost(
-        [h.get("cpu_time_s") for h in hist], [h["epoch_time_s"] for h in hist], result["processes"]
-    )
 
 
 def _pct(x) -> str:
@@ -119,31 +82,9 @@ def write_report(root: Path, args) -> Path:
         f"training, data split and search seed {args.seed}; ablations seeds 0..{args.ablation_seeds - 1}; search "
         f"comparison seeds 0..{args.seeds - 1}.",
         "",
-        "## Training cost (CPU-hours: measured process CPU time of every process)",
-        "",
-        "| model | processes | epochs done | CPU-hours | how measured | last-2-epoch val movement (points) | plateaued (< 0.3) |",
-        "|---|---:|---:|---:|---|---:|---|",
     ]
-    if epochs:
-        ok, move = plateau([r["val_acc_largest"] for r in epochs])
-        hours, how = cpu_cost(supernet_epoch_cpu(root, epochs), [r["epoch_time_s"] for r in epochs], world)
-        lines.append(
-            f"| supernet (one run; largest subnet's val) | {world} | {len(epochs)} | {hours:.2f} | {how} | "
-            f"{move:.2f} | {'yes' if ok else 'no'} |"
-        )
+    lines += cost_lines(root, epochs, world)
     base = {p.stem.removeprefix("mbv2_"): _json(p) for p in sorted((root / "baselines").glob("mbv2_*.json"))}
-    family = 0.0
-    for w, r in base.items():
-        hist = r["epochs"]
-        ok, move = plateau([h["val_acc"] for h in hist])
-        hours, how = static_cost(r)
-        family += hours
-        lines.append(
-            f"| MobileNetV2 x{w} alone | {r['processes']} | {len(hist)} | {hours:.2f} | {how} | {move:.2f} | "
-            f"{'yes' if ok else 'no'} |"
-        )
-    if base:
-        lines.append(f"| **family, {len(base)} models** | | | **{family:.2f}** | | | |")
     lines += ["", "## 1. Pareto front: test accuracy vs measured latency (ort-cpu, batch 1)", ""]
     cards = sorted(
         ((p.parent.name, _json(p)) for p in (root / "deploy").glob("b*/card.json")),
@@ -203,9 +144,11 @@ def write_report(root: Path, args) -> Path:
     inherited = [_json(q) for q in sorted((root / "inherit").glob("*/card.json"))]  # stage inherit
     by_arch = {c["arch_string"]: c for c in inherited} | {c["arch_string"]: c for _, c in cards}
     inherit_ok = []
+    gpu = on_gpu(root)
+    unit = "GPU minutes" if gpu else "CPU-hours"
     if any(scratch.values()):
         lines += [
-            "| arch | budget ms | inherited test % | from scratch test % | difference | from-scratch CPU-hours |",
+            f"| arch | budget ms | inherited test % | from scratch test % | difference | from-scratch {unit} |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         for tag, r in scratch.items():
@@ -214,9 +157,9 @@ def write_report(root: Path, args) -> Path:
             inh = by_arch[r["arch"]]["accuracy"]["test"]
             diff = 100 * (inh - r["test_acc"])
             inherit_ok.append(diff >= -GOAL_INHERIT)
-            hours, _ = static_cost(r)
+            cost = r["train_time_s"] / 60 if gpu else static_cost(r)[0]
             lines.append(
-                f"| {tag} `{r['arch']}` | {r['budget']:g} | {_pct(inh)} | {_pct(r['test_acc'])} | {diff:+.2f} | {hours:.2f} |"
+                f"| {tag} `{r['arch']}` | {r['budget']:g} | {_pct(inh)} | {_pct(r['test_acc'])} | {diff:+.2f} | {cost:.2f} |"
             )
     else:
         missing.append("scratch")

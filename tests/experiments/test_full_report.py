@@ -113,7 +113,7 @@ def test_report_from_a_run_directory(tmp_path):
 def test_supernet_cpu_time_from_the_monitor_log_and_static_cpu_time(tmp_path):
     """Epochs 1-2 trained before any CPU measurement, 3-4 under `cpu_monitor.sh` (its process started after
     epoch 2's resume: 7200 CPU-s for 2 epochs) -> 3600 s each, epochs 1-2 counted at that mean."""
-    from full_report import static_cost, supernet_epoch_cpu
+    from full_cost import static_cost, supernet_epoch_cpu
 
     root = tmp_path / "run"
     lines = [{"epoch": e, "epoch_time_s": 99.0, "val_acc_largest": 0.9} for e in (1, 2)]
@@ -145,3 +145,36 @@ def test_a_missed_largest_goal_links_its_targeted_check():
     assert (
         "Targeted" not in goal_lines([], [], 0, {"test_acc_largest": 0.95}, budget_md="fm_budget.md")[0]
     )  # met
+
+
+def test_gpu_run_reports_gpu_minutes_and_inherited_archs_from_stage_inherit(tmp_path):
+    """A run trained on a GPU (gpu_check.sh) costs wall minutes on the shared GPU, and its from-scratch archs
+    (another run's picks, --scratch-archs) get their inherited accuracy from stage inherit's cards."""
+    root = tmp_path / "run"
+    metrics = [
+        {"epoch": e, "epoch_time_s": 12.0, "images_per_s": 4500.0, "val_acc_largest": v}
+        for e, v in ((1, 0.918), (2, 0.921), (3, 0.922))
+    ]
+    metrics += [{"final": True, "epoch": 3, "test_acc_smallest": 0.9, "test_acc_largest": 0.93}]
+    (root / "supernet").mkdir(parents=True)
+    (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
+    _w(root / "supernet" / "config.json", {"epochs": 3, "device": "cuda"})
+    _w(root / "deploy" / "b0" / "card.json", _card(0.1, "r24_a", 0.90, 2e6))
+    _w(root / "inherit" / "small" / "card.json", _card(0.05, "r24_z", 0.905, 1e6))
+    base = {**_static(0.92, [0.909, 0.91, 0.911], 30.0), "train_time_s": 90.0, "images_per_s": 9000.0}
+    _w(root / "baselines" / "mbv2_0.35.json", base)
+    scratch = {**_static(0.91, [0.8, 0.9], 20.0), "train_time_s": 30.0, "arch": "r24_z", "budget": 0.05}
+    _w(root / "scratch" / "small.json", scratch)
+    args = Namespace(
+        train_images=0, epochs=3, batch_size=512, lr=0.8, seed=0, ablation_seeds=2, seeds=5, nproc=0,
+        evals=60, results=str(tmp_path / "results"), name="fm_gpu",
+    )  # fmt: skip
+    text = write_report(root, args).read_text()
+    assert "## Training cost (GPU minutes" in text
+    assert "| supernet (one run; largest subnet's val) | 3 | 0.6 | 4500 | 0.40 | no |" in text
+    assert "| MobileNetV2 x0.35 alone | 3 | 1.5 | 9000 | 0.20 | yes |" in text
+    # inherited from stage inherit's card; cost in GPU minutes
+    assert (
+        "from-scratch GPU minutes |" in text
+        and "| small `r24_z` | 0.05 | 90.50 | 91.00 | -0.50 | 0.50 |" in text
+    )
