@@ -18,6 +18,8 @@
 #   bash experiments/gpu_check.sh                          # on the GPU machine, every step
 #   STEPS=fm bash experiments/gpu_check.sh                 # the long run alone (one lease call)
 #   bash experiments/gpu_check.sh --device cpu             # CPU smoke setting: tiny sizes, proves it runs
+# The fm step resumes what $WORK/fm_full holds (every model checkpoints each epoch): a run too long for one
+# lease continues in the next with the same FM_EPOCHS (FM_BATCH, FM_LR: default 512 and 0.8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=cuda
@@ -40,7 +42,7 @@ if [ "$DEVICE" = cuda ]; then
   SPACE=mbv2-imagenet; BATCH=64; ROUNDS=5; IN_CHANS=3; CONV=(--rounds 3 --steps 8 --slow-steps 3)
   DATA=(--dataset fashion-mnist --data "$FM_DATA" --batch-size 512 --lr 0.8 -j 2); TABLE_SPACE=mbv2-small; TARGET=torch-cuda; SAMPLES=50; REPEATS=50
   # fm: linear LR rule from the CPU recipe (batch 128, lr 0.2); -j 2 loader processes per model
-  FM=(--batch-size 512 --lr 0.8 --loader-workers 2 --nproc 0 --threads 1); FM_CHOICES=40,36,30,24,20,16,12; PROBE_STEPS=20
+  FM=(--batch-size "${FM_BATCH:-512}" --lr "${FM_LR:-0.8}" --loader-workers 2 --nproc 0 --threads 1); FM_CHOICES=40,36,30,24,20,16,12; PROBE_STEPS=20
   "$PY" -c "import torch, timm; assert torch.cuda.is_available(), 'no CUDA device'
 print(torch.cuda.get_device_name(), 'torch', torch.__version__, 'timm', timm.__version__)" | tee "$RESULTS/device.txt"
   { uptime; nproc; } >> "$RESULTS/device.txt" || true
@@ -57,7 +59,8 @@ if want fm; then
   log "fm: full Fashion-MNIST: supernet, MobileNetV2 family and 3 archs from scratch, all at once on $DEVICE"
   RUN="$WORK/fm_full"; mkdir -p "$RUN/logs" "$RESULTS/fm_full"
   if [ -f "$FM_DATA/train-images-idx3-ubyte.gz" ]; then
-    EPOCHS=$("$PY" experiments/gpu_epochs.py --device "$DEVICE" --batch-size "${FM[1]}" --steps "$PROBE_STEPS" \
+    # FM_EPOCHS: fixed epochs (a continued run must keep its first call's); else the probe chooses
+    [ -n "${FM_EPOCHS:-}" ] && EPOCHS=$FM_EPOCHS || EPOCHS=$("$PY" experiments/gpu_epochs.py --device "$DEVICE" --batch-size "${FM[1]}" --steps "$PROBE_STEPS" \
       --seconds "$(( $(left) - RESERVE_S ))" --choices "$FM_CHOICES" 2> >(tee "$RESULTS/fm_full/epochs.txt" >&2))
     FULL=("$PY" experiments/fashion_mnist_full.py --out "$RUN" --device "$DEVICE" --data "$FM_DATA" "${FM[@]}"
           --epochs "$EPOCHS" --stretch "$("$PY" -c "print(f'{$EPOCHS / 12:g}')")"

@@ -7,6 +7,8 @@
 #                                              # .fmnist (the data), both ignored by git (.git/info/exclude)
 #   device run: bash experiments/gpu_lease.sh run [gpu_check.sh args]   carry: [".pylib", ".fmnist"]
 #     with STEPS=fm (the long run alone, about 9 minutes) or STEPS=conv,sandwich,lut,train before `bash`.
+#     To continue an fm run in a later call: unpack its run.tar.* into .fmrun/ (ignored), add ".fmrun" to
+#     carry and set FM_EPOCHS to the first call's epochs (its res/fm_full/epochs.txt).
 # Results come back as $OUT/log.txt, $OUT/res.tgz (results and logs, packed every 40 s, so a killed call
 # still returns them) and $OUT/run.tar.* (the fm run directory: supernet checkpoint, ONNX of the family),
 # which `tar xf` after `cat run.tar.* >` joins; then run fashion_mnist_full.py --stages
@@ -20,7 +22,7 @@ prepare)
   for pkg in fvcore iopath yacs termcolor timm; do rm -rf ".pylib/$pkg"; cp -r "$site/$pkg" .pylib/; done
   find .pylib -name __pycache__ -prune -exec rm -rf {} +
   cp "${FM_DATA:-/usr/share/datasets/fashion-mnist}"/*.gz .fmnist/
-  for d in /.pylib/ /.fmnist/; do grep -qx "$d" .git/info/exclude 2>/dev/null || echo "$d" >> .git/info/exclude; done
+  for d in /.pylib/ /.fmnist/ /.fmrun/; do grep -qx "$d" .git/info/exclude 2>/dev/null || echo "$d" >> .git/info/exclude; done
   du -sh .pylib .fmnist
   ;;
 run)
@@ -29,6 +31,7 @@ run)
   export PYTHONPATH="$PWD/.pylib:$PWD" PYTHONUNBUFFERED=1 FM_DATA="$PWD/.fmnist"
   export RESULTS=/tmp/res WORK=/tmp/work DEADLINE_S=${DEADLINE_S:-545}
   mkdir -p /tmp/bin /tmp/res /tmp/work
+  [ -d .fmrun/fm_full ] && cp -r .fmrun/fm_full /tmp/work/  # an earlier call's run directory: continue it
   printf '#!/bin/sh\nexec %s -m supernet_cli "$@"\n' "$PY" > /tmp/bin/supernet && chmod +x /tmp/bin/supernet
   export PATH=/tmp/bin:$PATH
   pack() {
