@@ -25,7 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fashion_mnist_full import picked_cards, recipe, train_arch_alone  # noqa: E402
+from fashion_mnist_full import recipe  # noqa: E402
+from full_alone import picked_cards, train_arch_alone  # noqa: E402
 
 from supernet import ArchConfig  # noqa: E402
 from supernet.files import atomic_write_text  # noqa: E402

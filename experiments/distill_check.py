@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fashion_mnist_full import picked_cards, shipped_cards  # noqa: E402
+from full_alone import picked_cards, shipped_cards  # noqa: E402
 
 from extract.pipeline import checkpoint_eval_data, open_checkpoint  # noqa: E402
 from supernet import ArchConfig  # noqa: E402

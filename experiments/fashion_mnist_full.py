@@ -32,23 +32,22 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from fashion_mnist import ABLATIONS, WIDTHS, budgets_for, subset_data, train_supernet  # noqa: E402
+from full_alone import scratch_picks, shipped_cards, train_alone, train_arch_alone  # noqa: E402
 from full_report import write_report  # noqa: E402
 from full_stats import epochs_into_tail  # noqa: E402
-from static_baseline import mobilenetv2_small_input, train_static  # noqa: E402
+from static_baseline import mobilenetv2_small_input  # noqa: E402
 
-from latency.measure import export_onnx, measure_onnx_ms  # noqa: E402
+from latency.measure import measure_onnx_ms  # noqa: E402
 from latency.table import LatencyTable  # noqa: E402
 from latency.timing import Timing  # noqa: E402
 from supernet import ArchConfig, SearchSpace  # noqa: E402
-from supernet.files import atomic_write, write_json  # noqa: E402
-from supernet.subnet import build_subnet  # noqa: E402
+from supernet.files import write_json  # noqa: E402
 from supernet.train.config import TrainConfig  # noqa: E402
-from supernet.train.data import FASHION_MNIST_DIR, load_data  # noqa: E402
+from supernet.train.data import FASHION_MNIST_DIR  # noqa: E402
 
 STAGES = (
     "supernet", "lut", "pareto", "baselines", "scratch", "inherit", "ablations", "search", "measure", "report",
 )  # fmt: skip
-SCRATCH_PICKS = ("small", "middle", "large")
 
 
 def record(root: Path, stage: str, command: str, **extra) -> None:
@@ -225,36 +224,6 @@ def recipe(args, data: Path | None, seed: int) -> TrainConfig:
     )
 
 
-def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None:
-    """Train one static model (resumable per epoch), save its result JSON and ONNX; skip if done."""
-    if path.is_file():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    bundle = load_data(
-        "fashion-mnist", config.data_dir, seed=config.seed, val_fraction=config.val_fraction, augment=True
-    )
-    device = torch.device(config.device)
-    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
-    result = train_static(model, bundle, config, resolution, state_path=path.with_suffix(".state.pt"))
-    model.cpu().to(memory_format=torch.contiguous_format)  # MACs and ONNX export from the CPU copy
-    x = torch.zeros(1, 1, resolution, resolution)
-    from fvcore.nn import FlopCountAnalysis
-
-    flops = (
-        FlopCountAnalysis(model.eval(), x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    )
-    result["macs"] = int(
-        sum(v for op, v in flops.by_operator().items() if op in ("conv", "linear", "addmm", "matmul"))
-    )
-    result["params"] = sum(p.numel() for p in model.parameters())
-    result["processes"], result["threads"], result["device"] = 1, torch.get_num_threads(), config.device
-    onnx = export_onnx(model.eval(), x)
-    atomic_write(path.with_suffix(".onnx"), lambda tmp: Path(tmp).write_bytes(onnx))
-    write_json(path, result)
-    path.with_suffix(".state.pt").unlink(missing_ok=True)
-
-
 def stage_baselines(args, root: Path) -> None:
     config = recipe(args, train_data(args, root), args.seed)
     for width in args.widths:
@@ -265,42 +234,6 @@ def stage_baselines(args, root: Path) -> None:
     subset = args.widths != list(WIDTHS)
     key = f"baselines x{','.join(f'{w:g}' for w in args.widths)}" if subset else "baselines"
     record(root, key, shlex.join(self_command(args, "baselines")))
-
-
-def shipped_cards(root: Path) -> list[dict]:
-    """The model cards of the pareto stage's searches, by budget."""
-    return sorted(
-        (json.loads(p.read_text()) for p in (root / "deploy").glob("b*/card.json")),
-        key=lambda c: c["search"]["budget"],
-    )
-
-
-def picked_cards(root: Path) -> dict[str, dict]:
-    """The small, middle and large extracted archs (by budget) for the from-scratch comparison."""
-    cards = shipped_cards(root)
-    if not cards:
-        return {}
-    return dict(zip(SCRATCH_PICKS, (cards[0], cards[len(cards) // 2], cards[-1])))
-
-
-def train_arch_alone(arch: ArchConfig, path: Path, config: TrainConfig) -> None:
-    """An extracted arch of `mbv2-small` trained from scratch alone (seeded by `config.seed`); skip if done."""
-    torch.manual_seed(config.seed)
-    model = build_subnet(SearchSpace.preset("mbv2-small"), arch, 10, 1, drop_rate=config.drop_rate)
-    train_alone(model, path, config, arch.resolution)
-
-
-def scratch_picks(args, root: Path) -> dict[str, dict]:
-    """tag -> {"arch", "budget"}: the pareto stage's small/middle/large cards, or --scratch-archs (a JSON file
-    of the same, e.g. the archs an earlier run's search extracted), optionally restricted by --scratch-tags."""
-    if args.scratch_archs:
-        picks = json.loads(Path(args.scratch_archs).read_text())
-    else:
-        cards = picked_cards(root)
-        picks = {t: {"arch": c["arch_string"], "budget": c["search"]["budget"]} for t, c in cards.items()}
-    if not picks:
-        sys.exit("error: stage scratch needs the pareto stage's cards in <out>/deploy/b*/card.json")
-    return {t: picks[t] for t in (args.scratch_tags.split(",") if args.scratch_tags else picks)}
 
 
 def stage_scratch(args, root: Path) -> None:

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fashion_mnist_full import picked_cards  # noqa: E402
+from full_alone import picked_cards  # noqa: E402
 from static_baseline import train_static  # noqa: E402
 
 from extract.pipeline import open_checkpoint  # noqa: E402

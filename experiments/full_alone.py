@@ -1,0 +1,92 @@
+"""Models trained alone for the issue-11 comparison (experiments/fashion_mnist_full.py): the MobileNetV2
+family and extracted archs from scratch, with the supernet run's recipe, on the CPU or a GPU; and which
+archs the supernet's searches shipped (their model cards), small / middle / large.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from static_baseline import train_static  # noqa: E402
+
+from latency.measure import export_onnx  # noqa: E402
+from supernet import ArchConfig, SearchSpace  # noqa: E402
+from supernet.files import atomic_write, write_json  # noqa: E402
+from supernet.subnet import build_subnet  # noqa: E402
+from supernet.train.config import TrainConfig  # noqa: E402
+from supernet.train.data import load_data  # noqa: E402
+
+SCRATCH_PICKS = ("small", "middle", "large")
+
+
+def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None:
+    """Train one static model (resumable per epoch), save its result JSON and ONNX; skip if done."""
+    if path.is_file():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    bundle = load_data(
+        "fashion-mnist", config.data_dir, seed=config.seed, val_fraction=config.val_fraction, augment=True
+    )
+    device = torch.device(config.device)
+    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
+    result = train_static(model, bundle, config, resolution, state_path=path.with_suffix(".state.pt"))
+    model.cpu().to(memory_format=torch.contiguous_format)  # MACs and ONNX export from the CPU copy
+    x = torch.zeros(1, 1, resolution, resolution)
+    from fvcore.nn import FlopCountAnalysis
+
+    flops = (
+        FlopCountAnalysis(model.eval(), x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    )
+    result["macs"] = int(
+        sum(v for op, v in flops.by_operator().items() if op in ("conv", "linear", "addmm", "matmul"))
+    )
+    result["params"] = sum(p.numel() for p in model.parameters())
+    result["processes"], result["threads"], result["device"] = 1, torch.get_num_threads(), config.device
+    onnx = export_onnx(model.eval(), x)
+    atomic_write(path.with_suffix(".onnx"), lambda tmp: Path(tmp).write_bytes(onnx))
+    write_json(path, result)
+    path.with_suffix(".state.pt").unlink(missing_ok=True)
+
+
+def shipped_cards(root: Path) -> list[dict]:
+    """The model cards of the pareto stage's searches, by budget."""
+    return sorted(
+        (json.loads(p.read_text()) for p in (root / "deploy").glob("b*/card.json")),
+        key=lambda c: c["search"]["budget"],
+    )
+
+
+def picked_cards(root: Path) -> dict[str, dict]:
+    """The small, middle and large extracted archs (by budget) for the from-scratch comparison."""
+    cards = shipped_cards(root)
+    if not cards:
+        return {}
+    return dict(zip(SCRATCH_PICKS, (cards[0], cards[len(cards) // 2], cards[-1])))
+
+
+def train_arch_alone(arch: ArchConfig, path: Path, config: TrainConfig) -> None:
+    """An extracted arch of `mbv2-small` trained from scratch alone (seeded by `config.seed`); skip if done."""
+    torch.manual_seed(config.seed)
+    model = build_subnet(SearchSpace.preset("mbv2-small"), arch, 10, 1, drop_rate=config.drop_rate)
+    train_alone(model, path, config, arch.resolution)
+
+
+def scratch_picks(args, root: Path) -> dict[str, dict]:
+    """tag -> {"arch", "budget"}: the pareto stage's small/middle/large cards, or --scratch-archs (a JSON file
+    of the same, e.g. the archs an earlier run's search extracted), optionally restricted by --scratch-tags."""
+    if args.scratch_archs:
+        picks = json.loads(Path(args.scratch_archs).read_text())
+    else:
+        cards = picked_cards(root)
+        picks = {t: {"arch": c["arch_string"], "budget": c["search"]["budget"]} for t, c in cards.items()}
+    if not picks:
+        sys.exit("error: stage scratch needs the pareto stage's cards in <out>/deploy/b*/card.json")
+    return {t: picks[t] for t in (args.scratch_tags.split(",") if args.scratch_tags else picks)}
