@@ -76,7 +76,7 @@ def main() -> None:
         type=float,
         default=2.0,
         help="projected epoch time x this: evaluation, data loading and the family training beside it "
-        "(H200: 72 ms a step alone, 10.6 s an epoch of `supernet train`, docs/training.md)",
+        "(the H200's figures: experiments/results/gpu_check.md)",
     )
     args = p.parse_args()
     per_step = step_seconds(torch.device(args.device), args.batch_size, args.steps)

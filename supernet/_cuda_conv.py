@@ -2,10 +2,9 @@
 
 cuDNN (v8+ API, as PyTorch calls it) builds an execution plan the first time it sees a convolution shape
 and caches it. A static network has a few dozen shapes, so this is paid once. A supernet step trains
-random subnets, whose widths, kernels and resolutions make new shapes nearly every step: on an H200 one
-`mbv2-small` sandwich step of batch 512 took 3.4 s, almost all of it in plan building, while the static
-MobileNetV2s of the same run trained at about 30 ms a step (docs/training.md, "GPU"). Two ops avoid
-cuDNN for the supernet's varying layers:
+random subnets, whose widths, kernels and resolutions make new shapes nearly every step, so nearly every
+step built plans (measured on an H200: docs/training.md, "training on a GPU"). Two ops avoid cuDNN for
+the supernet's varying layers:
 
 - pointwise (1x1, stride 1) convolutions as one matrix product over all pixels: `F.linear` on the
   channels-last view, which cuBLAS runs with no per-shape set-up (the output keeps the channels-last
