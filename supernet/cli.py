@@ -223,10 +223,16 @@ def _train_here(config, args: argparse.Namespace, cache_note: str) -> dict:
 
 
 def _dw_kernel_note(config) -> str:
-    """Which depthwise weight gradient a CPU run uses (compiles the C kernel here, once, before any rank)."""
+    """Which convolution kernels the run uses: on CPU the depthwise weight gradient (compiles the C kernel
+    here, once, before any rank); on CUDA the plan-free ops or cuDNN (SUPERNET_CUDA_CONV)."""
+    from . import _cuda_conv
     from ._dwgrad import kernel_available, kernel_enabled
     from .train.device import resolve_device
 
+    if resolve_device(config.device).type == "cuda":
+        if _cuda_conv.plan_free():
+            return "; convolutions: 1x1 as matrix products, depthwise on PyTorch's CUDA kernels (no cuDNN plan per new subnet shape; SUPERNET_CUDA_CONV=cudnn for cuDNN)"
+        return "; convolutions: cuDNN (SUPERNET_CUDA_CONV=cudnn: one plan built per new subnet shape)"
     if resolve_device(config.device).type != "cpu" or config.amp != "none":
         return ""
     if not kernel_enabled():

@@ -76,3 +76,17 @@ def test_switch_and_cpu_modules_untouched(monkeypatch):
     DynamicConv2d(4, 6)(x)
     DynamicDepthwiseConv2d(4, (3, 5))(x)
     assert calls == []
+
+
+def test_train_says_which_cuda_convolutions_it_uses(monkeypatch):
+    """`supernet train`'s first line names the CUDA convolution path (checked without a GPU: the device is
+    resolved as CUDA by a stand-in)."""
+    from supernet import cli
+    from supernet.train import device
+    from supernet.train.config import TrainConfig
+
+    monkeypatch.setattr(device, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.delenv("SUPERNET_CUDA_CONV", raising=False)
+    assert "1x1 as matrix products" in cli._dw_kernel_note(TrainConfig(device="cuda"))
+    monkeypatch.setenv("SUPERNET_CUDA_CONV", "cudnn")
+    assert "convolutions: cuDNN" in cli._dw_kernel_note(TrainConfig(device="cuda"))
