@@ -13,7 +13,8 @@ from pathlib import Path
 from full_stats import cpu_cost, plateau
 
 
-def _json(path: Path):
+def read_json(path: Path):
+    """A JSON file's data, or None where the file does not exist (yet)."""
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -56,7 +57,7 @@ def static_cost(result: dict) -> tuple[float, str]:
 
 
 def on_gpu(root: Path) -> bool:
-    config = _json(root / "supernet" / "config.json") or {}
+    config = read_json(root / "supernet" / "config.json") or {}
     return str(config.get("device", "cpu")).startswith("cuda")
 
 
@@ -65,9 +66,9 @@ def _plateau_cells(accs: list[float]) -> str:
     return f"{move:.2f} | {'yes' if ok else 'no'}"
 
 
-def cost_lines(root: Path, epochs: list[dict], world: int) -> list[str]:
-    """The section's lines; `epochs` are the supernet's per-epoch records, `world` its process count."""
-    base = {p.stem.removeprefix("mbv2_"): _json(p) for p in sorted((root / "baselines").glob("mbv2_*.json"))}
+def cost_lines(root: Path, epochs: list[dict], world: int, base: dict[str, dict]) -> list[str]:
+    """The section's lines; `epochs` are the supernet's per-epoch records, `world` its process count, `base`
+    the family's results by width."""
     if on_gpu(root):
         return _gpu_lines(epochs, base)
     lines = [

@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from full_cost import cost_lines, on_gpu, static_cost
+from full_cost import cost_lines, on_gpu, read_json, static_cost
 from full_stats import collapsed, evals_to_best, mean_spread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -19,10 +19,6 @@ from supernet.files import atomic_write, atomic_write_text  # noqa: E402
 
 PUBLISHED = [("MobileNet", 95.0), ("ResNet-18", 94.9), ("Google AutoML (24 compute hours)", 93.9)]
 GOAL_LARGEST, GOAL_FRONT, GOAL_INHERIT = 93.0, 0.3, 0.5
-
-
-def _json(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def supernet_records(run: Path) -> tuple[list[dict], dict | None]:
@@ -44,7 +40,7 @@ def _fmt_ms(x) -> str:
 
 def _distill_phrase(run: Path) -> str:
     """In-place distillation as the supernet ran it (its saved config; the default changed in between)."""
-    config = _json(run / "config.json")
+    config = read_json(run / "config.json")
     if config is None or "inplace_distill" not in config:
         return ""
     return f"The supernet ran with in-place distillation {'on' if config['inplace_distill'] else 'off'}. "
@@ -53,8 +49,8 @@ def _distill_phrase(run: Path) -> str:
 def write_report(root: Path, args) -> Path:
     Path(args.results).mkdir(parents=True, exist_ok=True)
     lines, missing = [], []
-    cmds = _json(root / "commands.json") or {}
-    measured = (_json(root / "latency_measured.json") or {}).get("ms", {})
+    cmds = read_json(root / "commands.json") or {}
+    measured = (read_json(root / "latency_measured.json") or {}).get("ms", {})
     epochs, final = supernet_records(root / "supernet")
     world = (final or {}).get("world_size") or args.nproc or 1
     lines += [
@@ -83,11 +79,13 @@ def write_report(root: Path, args) -> Path:
         f"comparison seeds 0..{args.seeds - 1}.",
         "",
     ]
-    lines += cost_lines(root, epochs, world)
-    base = {p.stem.removeprefix("mbv2_"): _json(p) for p in sorted((root / "baselines").glob("mbv2_*.json"))}
+    base = {
+        p.stem.removeprefix("mbv2_"): read_json(p) for p in sorted((root / "baselines").glob("mbv2_*.json"))
+    }
+    lines += cost_lines(root, epochs, world, base)
     lines += ["", "## 1. Pareto front: test accuracy vs measured latency (ort-cpu, batch 1)", ""]
     cards = sorted(
-        ((p.parent.name, _json(p)) for p in (root / "deploy").glob("b*/card.json")),
+        ((p.parent.name, read_json(p)) for p in (root / "deploy").glob("b*/card.json")),
         key=lambda c: c[1]["search"]["budget"],
     )
     rows = [
@@ -114,7 +112,7 @@ def write_report(root: Path, args) -> Path:
         for w, r in base.items()
     ]
     if rows:
-        m = _json(root / "latency_measured.json") or {}
+        m = read_json(root / "latency_measured.json") or {}
         lines += [
             f"Latency: {m.get('stat', '?')} of 30 runs, {m.get('threads', '?')} thread, {m.get('rounds', '?')} interleaved "
             f"rounds per model (median of rounds); load: {cmds.get('measure', {}).get('load', 'not measured yet')}. "
@@ -140,8 +138,8 @@ def write_report(root: Path, args) -> Path:
     else:
         missing.append("pareto")
     lines += ["", "## 2. Inherited weights vs the same arch trained from scratch", ""]
-    scratch = {t: _json(root / "scratch" / f"{t}.json") for t in ("small", "middle", "large")}
-    inherited = [_json(q) for q in sorted((root / "inherit").glob("*/card.json"))]  # stage inherit
+    scratch = {t: read_json(root / "scratch" / f"{t}.json") for t in ("small", "middle", "large")}
+    inherited = [read_json(q) for q in sorted((root / "inherit").glob("*/card.json"))]  # stage inherit
     by_arch = {c["arch_string"]: c for c in inherited} | {c["arch_string"]: c for _, c in cards}
     inherit_ok = []
     gpu = on_gpu(root)
@@ -252,7 +250,7 @@ def _ablation_lines(root: Path, cmds: dict, missing: list, elsewhere: str = "") 
 
 
 def _search_lines(root: Path, missing: list, elsewhere: str = "") -> list[str]:
-    raw = _json(root / "search" / "compare.json")
+    raw = read_json(root / "search" / "compare.json")
     lines = ["", "## 4. Search at equal evaluations (validation split)", ""]
     if raw is None:
         return lines + [_not_here(missing, "search", 4, elsewhere)]

@@ -47,7 +47,7 @@ if [ "$DEVICE" = cuda ]; then
 print(torch.cuda.get_device_name(), 'torch', torch.__version__, 'timm', timm.__version__)" | tee "$RESULTS/device.txt"
   { uptime; nproc; } >> "$RESULTS/device.txt" || true
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$RESULTS/device.txt" || true
-else  # smoke: the same three steps at toy sizes on the CPU
+else  # smoke: the same steps at toy sizes on the CPU
   SPACE=tests/spaces/tiny.yaml; BATCH=8; ROUNDS=1; IN_CHANS=1; CONV=(--batch-size 8 --rounds 1 --steps 1 --slow-steps 1)
   DATA=(--dataset digits --space tests/spaces/tiny.yaml --batch-size 16 --calib-images 32)
   TABLE_SPACE=tests/spaces/tiny.yaml; TARGET=torch-cpu; SAMPLES=3; REPEATS=3

@@ -229,11 +229,12 @@ def _dw_kernel_note(config) -> str:
     from ._dwgrad import kernel_available, kernel_enabled
     from .train.device import resolve_device
 
-    if resolve_device(config.device).type == "cuda":
+    kind = resolve_device(config.device).type
+    if kind == "cuda":
         if _cuda_conv.plan_free():
             return "; convolutions: 1x1 as matrix products, depthwise on PyTorch's CUDA kernels (no cuDNN plan per new subnet shape; SUPERNET_CUDA_CONV=cudnn for cuDNN)"
         return "; convolutions: cuDNN (SUPERNET_CUDA_CONV=cudnn: one plan built per new subnet shape)"
-    if resolve_device(config.device).type != "cpu" or config.amp != "none":
+    if kind != "cpu" or config.amp != "none":
         return ""
     if not kernel_enabled():
         return "; 5x5/7x7 depthwise weight gradient: PyTorch's (SUPERNET_DW_GRAD=torch)"
