@@ -8,6 +8,7 @@ its wall-clock training time on the shared GPU, with its images per second.
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from full_stats import cpu_cost, plateau
@@ -56,9 +57,30 @@ def static_cost(result: dict) -> tuple[float, str]:
     )
 
 
-def on_gpu(root: Path) -> bool:
+def epoch_devices(root: Path, epochs: list[dict]) -> list[str]:
+    """Where each supernet epoch ran ("cuda" or "cpu"): the epoch record's `device` (the trainer writes it);
+    for records from before it did, `<root>/supernet_devices.json` ({"first-last": device}, e.g. a GPU run
+    continued on a CPU, written from the two runs' logs), else the run's config (the last process's)."""
     config = read_json(root / "supernet" / "config.json") or {}
-    return str(config.get("device", "cpu")).startswith("cuda")
+    ranges = read_json(root / "supernet_devices.json") or {}
+
+    def device(r: dict) -> str:
+        for span, dev in ranges.items():
+            first, _, last = span.partition("-")
+            if int(first) <= r["epoch"] <= int(last or first):
+                return dev
+        return str(config.get("device", "cpu"))
+
+    return [str(r.get("device") or device(r)).split(":")[0] for r in epochs]
+
+
+def on_gpu(root: Path, epochs: list[dict]) -> bool:
+    """True where most of the supernet's epochs (`epochs`, its per-epoch records) ran on a GPU; before any
+    epoch, where its config says it trains on one."""
+    if not epochs:
+        config = read_json(root / "supernet" / "config.json") or {}
+        return str(config.get("device", "cpu")).startswith("cuda")
+    return epoch_devices(root, epochs).count("cuda") * 2 > len(epochs)
 
 
 def _plateau_cells(accs: list[float]) -> str:
@@ -69,8 +91,8 @@ def _plateau_cells(accs: list[float]) -> str:
 def cost_lines(root: Path, epochs: list[dict], world: int, base: dict[str, dict]) -> list[str]:
     """The section's lines; `epochs` are the supernet's per-epoch records, `world` its process count, `base`
     the family's results by width."""
-    if on_gpu(root):
-        return _gpu_lines(epochs, base)
+    if on_gpu(root, epochs):
+        return _gpu_lines(root, epochs, base)
     lines = [
         "## Training cost (CPU-hours: measured process CPU time of every process)",
         "",
@@ -96,19 +118,27 @@ def cost_lines(root: Path, epochs: list[dict], world: int, base: dict[str, dict]
     return lines
 
 
-def _gpu_lines(epochs: list[dict], base: dict[str, dict]) -> list[str]:
+def _gpu_lines(root: Path, epochs: list[dict], base: dict[str, dict]) -> list[str]:
     lines = [
-        "## Training cost (GPU minutes: each model's training wall time on one GPU, all models at once)",
+        "## Training cost (GPU minutes: each model's training wall time on one GPU)",
         "",
         "| model | epochs done | GPU minutes | images/s | last-2-epoch val movement (points) | plateaued (< 0.3) |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    if epochs:
-        wall = sum(r["epoch_time_s"] for r in epochs)
-        ips = sum(r["images_per_s"] * r["epoch_time_s"] for r in epochs) / wall
+    devices = epoch_devices(root, epochs)
+    gpu = [r for r, d in zip(epochs, devices) if d == "cuda"]
+    if gpu:
+        wall = sum(r["epoch_time_s"] for r in gpu)
+        ips = sum(r["images_per_s"] * r["epoch_time_s"] for r in gpu) / wall
         lines.append(
-            f"| supernet (one run; largest subnet's val) | {len(epochs)} | {wall / 60:.1f} | {ips:.0f} | "
-            f"{_plateau_cells([r['val_acc_largest'] for r in epochs])} |"
+            f"| supernet (one run; largest subnet's val) | {len(gpu)} of {len(epochs)} | {wall / 60:.1f} | "
+            f"{ips:.0f} | {_plateau_cells([r['val_acc_largest'] for r in epochs])} |"
+        )
+    if cpu := [r for r, d in zip(epochs, devices) if d != "cuda"]:
+        hours, how = cpu_cost([r.get("cpu_time_s") for r in cpu], [r["epoch_time_s"] for r in cpu], 1)
+        lines.append(
+            f"| supernet, epochs continued on the CPU ({how}) | {len(cpu)} of {len(epochs)} | "
+            f"{hours:.2f} CPU-hours | {statistics.mean(r['images_per_s'] for r in cpu):.0f} | | |"
         )
     family = 0.0
     for w, r in base.items():

@@ -142,7 +142,7 @@ def write_report(root: Path, args) -> Path:
     inherited = [read_json(q) for q in sorted((root / "inherit").glob("*/card.json"))]  # stage inherit
     by_arch = {c["arch_string"]: c for c in inherited} | {c["arch_string"]: c for _, c in cards}
     inherit_ok = []
-    gpu = on_gpu(root)
+    gpu = on_gpu(root, epochs)
     unit = "GPU minutes" if gpu else "CPU-hours"
     if any(scratch.values()):
         lines += [

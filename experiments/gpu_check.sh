@@ -11,6 +11,7 @@
 #            static timm models (experiments/bench_sandwich_step.py --warm-static)              [issue 10]
 #   lut      a torch-cuda latency table for mbv2-small, built and validated on 50 unseen subnets [issue 10]
 #   train    one epoch of `supernet train` on the GPU at the fm step's batch, images/s, accuracy [issue 10]
+#   tests    the tests that need a GPU (CUDA graph timer, plan-free convolutions), with pytest   [issue 10]
 # Results go to $RESULTS (default experiments/results/gpu/); run directories to $WORK (default a temp dir).
 # The search, latency measurement and report of the fm step run afterwards on the CPU machine the ort-cpu
 # table belongs to (fashion_mnist_full.py --stages lut,pareto,inherit,measure,report).
@@ -29,10 +30,15 @@ SUPERNET=("$PY" -m supernet_cli)
 RESULTS=${RESULTS:-experiments/results/gpu}
 WORK=${WORK:-$(mktemp -d)}
 DEADLINE_S=${DEADLINE_S:-540}  # the whole script; the fm step trains for what is left less RESERVE_S
-STEPS=${STEPS:-fm,conv,sandwich,lut,train}
+STEPS=${STEPS:-fm,conv,sandwich,lut,train,tests}
 RESERVE_S=${RESERVE_S:-$([ "$STEPS" = fm ] && echo 30 || echo 300)}  # copying, and the steps after fm
 FM_DATA=${FM_DATA:-/usr/share/datasets/fashion-mnist}
 want() { [[ ",$STEPS," == *",$1,"* ]]; }
+# FM_MODELS: which of the fm step's models train in this call (default all, at once). Eight processes
+# time-slice one GPU: the supernet ran 4x slower beside the seven static models, so a lease too short for
+# all of them trains the supernet alone in one call and the static models in another.
+FM_MODELS=${FM_MODELS:-supernet,baselines,scratch}
+want_model() { [[ ",$FM_MODELS," == *",$1,"* ]]; }
 START=$SECONDS
 left() { echo $((DEADLINE_S - (SECONDS - START))); }
 mkdir -p "$RESULTS" "$WORK"
@@ -42,7 +48,7 @@ if [ "$DEVICE" = cuda ]; then
   SPACE=mbv2-imagenet; BATCH=64; ROUNDS=5; IN_CHANS=3; CONV=(--rounds 3 --steps 8 --slow-steps 3)
   DATA=(--dataset fashion-mnist --data "$FM_DATA" --batch-size 512 --lr 0.8 -j 2); TABLE_SPACE=mbv2-small; TARGET=torch-cuda; SAMPLES=50; REPEATS=50
   # fm: linear LR rule from the CPU recipe (batch 128, lr 0.2); -j 2 loader processes per model
-  FM=(--batch-size "${FM_BATCH:-512}" --lr "${FM_LR:-0.8}" --loader-workers 2 --nproc 0 --threads 1); FM_CHOICES=40,36,30,24,20,16,12; PROBE_STEPS=20
+  FM=(--batch-size "${FM_BATCH:-512}" --lr "${FM_LR:-0.8}" --loader-workers "${FM_WORKERS:-2}" --nproc 0 --threads 1); FM_CHOICES=40,36,30,24,20,16,12; PROBE_STEPS=20
   "$PY" -c "import torch, timm; assert torch.cuda.is_available(), 'no CUDA device'
 print(torch.cuda.get_device_name(), 'torch', torch.__version__, 'timm', timm.__version__)" | tee "$RESULTS/device.txt"
   { uptime; nproc; } >> "$RESULTS/device.txt" || true
@@ -64,15 +70,19 @@ if want fm; then
       --seconds "$(( $(left) - RESERVE_S ))" --choices "$FM_CHOICES" 2> >(tee "$RESULTS/fm_full/epochs.txt" >&2))
     FULL=("$PY" experiments/fashion_mnist_full.py --out "$RUN" --device "$DEVICE" --data "$FM_DATA" "${FM[@]}"
           --epochs "$EPOCHS" --stretch "$("$PY" -c "print(f'{$EPOCHS / 12:g}')")"
-          --scratch-archs experiments/fashion_mnist_full12_picks.json)
+          --scratch-archs "${FM_SCRATCH_ARCHS:-experiments/fashion_mnist_full12_picks.json}")
     FULL=(timeout "$(( $(left) - 20 ))" "${FULL[@]}")  # nothing may outlive the lease
     pids=()
-    "${FULL[@]}" --stages supernet > "$RUN/logs/supernet.log" 2>&1 & pids+=($!)
+    if want_model supernet; then
+      "${FULL[@]}" --stages supernet > "$RUN/logs/supernet.log" 2>&1 & pids+=($!)
+    fi
     for w in 0.35 0.5 0.75 1; do
+      want_model baselines || break
       [[ " ${FM[*]} " == *" --widths "* && $w != 0.35 ]] && continue  # the smoke setting trains one width
       "${FULL[@]}" --stages baselines --widths "$w" > "$RUN/logs/baseline_$w.log" 2>&1 & pids+=($!)
     done
     for t in small middle large; do
+      want_model scratch || break
       "${FULL[@]}" --stages scratch --scratch-tags "$t" > "$RUN/logs/scratch_$t.log" 2>&1 & pids+=($!)
     done
     failed=0
@@ -113,6 +123,12 @@ if want train; then
   { timeout "$(( $(left) > 30 ? $(left) : 30 ))" "${SUPERNET[@]}" train "${DATA[@]}" --epochs 1 --device "$DEVICE" \
       --nproc-per-node 1 -q --out "$WORK/train" | tee "$RESULTS/train_1epoch.txt" &&
     cp "$WORK/train/metrics.jsonl" "$RESULTS/train_1epoch_metrics.jsonl"; } || log "train: failed or timed out (rc $?)"
+fi
+
+if want tests; then
+  log "tests: the GPU-only tests"
+  timeout 120 "$PY" -m pytest -q -p no:cacheprovider tests/latency/test_cuda_timer.py tests/supernet/test_cuda_conv.py \
+    2>&1 | tee "$RESULTS/gpu_tests.txt" || log "tests: failed or timed out (rc $?)"
 fi
 
 log "done: results in $RESULTS"

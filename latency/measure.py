@@ -4,8 +4,9 @@ repeats, the statistic kept and threads; see `latency.timing`). docs/latency.md 
 Targets that run code: `ort-cpu` (the graph exported by `latency.onnx`, run by an onnxruntime session on
 `provider`, CPU by default, with `timing.threads` intra-op threads and all graph optimisations, i.e. as the
 shipped ONNX runs), `ort-cpu-int8` (the same graph quantised by `latency.quantize`, as `extract --int8`
-ships it), `torch-cpu` (eager PyTorch in inference mode) and `torch-cuda` (eager, timed between
-`cuda.synchronize()` calls). Batch size 1 by default: the deployment case.
+ships it), `torch-cpu` (eager PyTorch in inference mode) and `torch-cuda` (GPU time from CUDA events
+around replays of a CUDA graph of the pass: `latency._cuda_timer`). Batch size 1 by default: the
+deployment case.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 from supernet import ArchConfig, SearchSpace, build_subnet
 from supernet.files import atomic_write
 
+from ._cuda_timer import cuda_time_ns
 from .errors import TargetError
 from .onnx import CPU_PROVIDER, export_onnx, export_subnet, ort_session
 from .timing import DEFAULT_TIMING, Timing, check_stat
@@ -159,19 +161,10 @@ def measure_module_ms(
         return _ort_graph_ms(write, timing, example.shape[0], provider)
     torch.set_num_threads(timing.threads)
     if target == "torch-cuda":
-        module, example = module.cuda(), example.cuda()
-
-        def run():
-            module(example)
-            torch.cuda.synchronize()
-
-    else:
-
-        def run():
-            module(example)
-
+        times, _ = cuda_time_ns(module, example, timing.warmup, timing.repeats)
+        return summarize_ms(times, timing.stat)
     with torch.inference_mode():
-        return time_ms(run, timing)
+        return time_ms(lambda: module(example), timing)
 
 
 def measure_arch_ms(

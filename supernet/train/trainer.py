@@ -281,6 +281,7 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": images_seen * self.world_size / elapsed,
             "epoch_time_s": elapsed,
+            "device": self.device.type,  # a resumed run may move (--resume --device): cost by where it ran
             "skipped_steps": skipped,
             "rollbacks": self.rollbacks,
         }

@@ -171,10 +171,46 @@ def test_gpu_run_reports_gpu_minutes_and_inherited_archs_from_stage_inherit(tmp_
     )  # fmt: skip
     text = write_report(root, args).read_text()
     assert "## Training cost (GPU minutes" in text
-    assert "| supernet (one run; largest subnet's val) | 3 | 0.6 | 4500 | 0.40 | no |" in text
+    assert "| supernet (one run; largest subnet's val) | 3 of 3 | 0.6 | 4500 | 0.40 | no |" in text
     assert "| MobileNetV2 x0.35 alone | 3 | 1.5 | 9000 | 0.20 | yes |" in text
     # inherited from stage inherit's card; cost in GPU minutes
     assert (
         "from-scratch GPU minutes |" in text
         and "| small `r24_z` | 0.05 | 90.50 | 91.00 | -0.50 | 0.50 |" in text
     )
+
+
+def test_gpu_run_continued_on_cpu_costs_each_epoch_where_it_ran(tmp_path):
+    """A GPU run resumed on a CPU (`--resume --device cpu` rewrites config.json): epochs recorded before
+    the trainer wrote `device` take theirs from supernet_devices.json; the CPU epochs cost CPU-hours."""
+    root = tmp_path / "run"
+    metrics = [
+        {"epoch": e, "epoch_time_s": 12.0, "images_per_s": 4500.0, "val_acc_largest": v}
+        for e, v in ((1, 0.918), (2, 0.921))
+    ]
+    metrics += [{"event": "resume", "epoch": 2}]
+    metrics += [
+        {
+            "epoch": 3,
+            "epoch_time_s": 270.0,
+            "images_per_s": 200.0,
+            "val_acc_largest": 0.922,
+            "cpu_time_s": 540.0,
+        }
+    ]
+    (root / "supernet").mkdir(parents=True)
+    (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
+    _w(root / "supernet" / "config.json", {"epochs": 3, "device": "cpu"})
+    _w(root / "supernet_devices.json", {"1-2": "cuda", "3-3": "cpu"})
+    args = Namespace(
+        train_images=0, epochs=3, batch_size=512, lr=0.8, seed=0, ablation_seeds=2, seeds=5, nproc=0,
+        evals=60, results=str(tmp_path / "results"), name="fm_mixed",
+    )  # fmt: skip
+    text = write_report(root, args).read_text()
+    assert "## Training cost (GPU minutes" in text
+    assert "| supernet (one run; largest subnet's val) | 2 of 3 | 0.4 | 4500 | 0.40 | no |" in text
+    assert "| supernet, epochs continued on the CPU (CPU time) | 1 of 3 | 0.15 CPU-hours | 200 | | |" in text
+    # the trainer's own record wins over the file
+    metrics[-1]["device"] = "cuda"
+    (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
+    assert "| 3 of 3 | 4.9 | 551 |" in write_report(root, args).read_text()
