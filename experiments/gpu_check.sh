@@ -67,7 +67,7 @@ if want fm; then
   if [ -f "$FM_DATA/train-images-idx3-ubyte.gz" ]; then
     # FM_EPOCHS: fixed epochs (a continued run must keep its first call's); else the probe chooses
     [ -n "${FM_EPOCHS:-}" ] && EPOCHS=$FM_EPOCHS || EPOCHS=$("$PY" experiments/gpu_epochs.py --device "$DEVICE" --batch-size "${FM[1]}" --steps "$PROBE_STEPS" \
-      --seconds "$(( $(left) - RESERVE_S ))" --choices "$FM_CHOICES" 2> >(tee "$RESULTS/fm_full/epochs.txt" >&2))
+      --seconds "$(( $(left) - RESERVE_S ))" --choices "$FM_CHOICES" --margin "$([ "$FM_MODELS" = supernet ] && echo 2 || echo 2.5)" 2> >(tee "$RESULTS/fm_full/epochs.txt" >&2))
     FULL=("$PY" experiments/fashion_mnist_full.py --out "$RUN" --device "$DEVICE" --data "$FM_DATA" "${FM[@]}"
           --epochs "$EPOCHS" --stretch "$("$PY" -c "print(f'{$EPOCHS / 12:g}')")"
           --scratch-archs "${FM_SCRATCH_ARCHS:-experiments/fashion_mnist_full12_picks.json}")

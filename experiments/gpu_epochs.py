@@ -60,8 +60,10 @@ def time_steps(step, device: torch.device, first: int, count: int) -> float:
 
 def step_seconds(device: torch.device, batch: int, steps: int) -> float:
     step = make_step(device, batch)
-    time_steps(step, device, 0, 3)  # warm-up: allocator, kernel selection
-    return time_steps(step, device, 3, steps)
+    # warm-up as long as the timing: early steps meet subnet shapes for the first time (an H200 timed steps
+    # 3-22 at 186 ms, 2.6x the steady 72 ms, and the probe chose 12 epochs where 30 fitted: gpu_check.md)
+    time_steps(step, device, 0, steps)
+    return time_steps(step, device, steps, steps)
 
 
 def main() -> None:
@@ -75,8 +77,8 @@ def main() -> None:
         "--margin",
         type=float,
         default=2.0,
-        help="projected epoch time x this: evaluation, data loading and the family training beside it "
-        "(the H200's figures: experiments/results/gpu_check.md)",
+        help="projected epoch time x this: evaluation, data loading (the supernet alone on an H200: 1.8x) and "
+        "the static models beside it (2.4x at 12 epochs; experiments/results/gpu_check.md)",
     )
     args = p.parse_args()
     per_step = step_seconds(torch.device(args.device), args.batch_size, args.steps)

@@ -9,6 +9,9 @@
 #     with STEPS=fm (the long run alone, about 9 minutes) or STEPS=conv,sandwich,lut,train before `bash`.
 #     To continue an fm run in a later call: unpack its run.tar.* into .fmrun/ (ignored), add ".fmrun" to
 #     carry and set FM_EPOCHS to the first call's epochs (its res/fm_full/epochs.txt).
+#     The models time-slice the GPU, so a 15-minute lease fits 30 epochs only in two calls (gpu_check.md):
+#       FM_MODELS=supernet FM_EPOCHS=30 ... run          the supernet alone (~14 s an epoch on an H200)
+#       FM_MODELS=baselines,scratch FM_EPOCHS=30 FM_SCRATCH_ARCHS=<that run's picks> ... run   the rest
 # Results come back as $OUT/log.txt, $OUT/res.tgz (results and logs, packed every 40 s, so a killed call
 # still returns them) and $OUT/run.tar.* (the fm run directory: supernet checkpoint, ONNX of the family),
 # which `tar xf` after `cat run.tar.* >` joins; then run fashion_mnist_full.py --stages

@@ -41,9 +41,14 @@ def machine_metadata(target: str) -> dict:
             if "model name" in ln
         ]
         device = names[0] if names else device
+    timer = {}
     if target == "torch-cuda":
+        from ._cuda_timer import REPLAYS
+
         device = torch.cuda.get_device_name()
+        timer = {"timer": f"CUDA graph of each pass, {REPLAYS} replays between CUDA events a sample"}
     return {
+        **timer,
         "device": device,
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
