@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -32,6 +33,11 @@ def supernet_records(run: Path) -> tuple[list[dict], dict | None]:
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
+
+
+def _load(x) -> str:
+    """A recorded load average (a number, or the line `bench` printed) as the report shows it."""
+    return f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
 def _fmt_ms(x) -> str:
@@ -115,7 +121,7 @@ def write_report(root: Path, args) -> Path:
         m = read_json(root / "latency_measured.json") or {}
         lines += [
             f"Latency: {m.get('stat', '?')} of 30 runs, {m.get('threads', '?')} thread, {m.get('rounds', '?')} interleaved "
-            f"rounds per model (median of rounds); load: {cmds.get('measure', {}).get('load', 'not measured yet')}. "
+            f"rounds per model (median of rounds); load: {_load(cmds.get('measure', {}).get('load', 'not measured yet'))}. "
             f"Search: one coarse-to-fine search per budget, {args.evals} archs scored each, validation split.",
             "",
             "| model | test acc % | measured ms | predicted ms | MMACs | arch |",
@@ -133,6 +139,15 @@ def write_report(root: Path, args) -> Path:
             + ("; ".join(f"{a:g} and {b:g} ms" for a, b, _ in same) if same else "none")
             + ".",
         ]
+        if ratios := [r["ms"] / r["pred"] for r in rows if r["ms"] and r["pred"]]:
+            meta = (read_json(root / "lut_ort-cpu.json") or {}).get("metadata", {})
+            lines += [
+                "",
+                f"Measured / predicted latency of the shipped subnets: median x{statistics.median(ratios):.2f}. "
+                f"The table was built on {meta.get('device', '?')} ({meta.get('date', '?')[:10]}); the measured "
+                "column was timed on the machine that ran the measure stage, so only the ranking carries over "
+                "where the two differ.",
+            ]
         _plot(rows, root, args)
         lines += ["", f"![accuracy vs measured latency]({args.name}.png)"]
     else:
@@ -160,6 +175,7 @@ def write_report(root: Path, args) -> Path:
                 f"| {tag} `{r['arch']}` | {r['budget']:g} | {_pct(inh)} | {_pct(r['test_acc'])} | {diff:+.2f} | {cost:.2f} |"
             )
     else:
+        lines.append("Not run yet: no arch of this run trained from scratch.")
         missing.append("scratch")
     checks = [(f"{args.name}_{k}.md", what) for k, what in TARGETED_CHECKS]
     if found := [(f, what) for f, what in checks if (Path(args.results) / f).is_file()]:
@@ -188,7 +204,7 @@ def write_report(root: Path, args) -> Path:
         "| stage | command | load when timed |",
         "|---|---|---|",
     ]
-    lines += [f"| {s} | `{c['command']}` | {c.get('load', '')} |" for s, c in cmds.items()]
+    lines += [f"| {s} | `{c['command']}` | {_load(c.get('load', ''))} |" for s, c in cmds.items()]
     if missing:
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]
     out = Path(args.results) / f"{args.name}.md"

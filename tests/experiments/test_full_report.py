@@ -202,6 +202,15 @@ def test_gpu_run_continued_on_cpu_costs_each_epoch_where_it_ran(tmp_path):
     (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
     _w(root / "supernet" / "config.json", {"epochs": 3, "device": "cpu"})
     _w(root / "supernet_devices.json", {"1-2": "cuda", "3-3": "cpu"})
+    # latency measured on another machine than the table's: the report says by how much and where
+    _w(root / "deploy" / "b0" / "card.json", _card(0.1, "r24_a", 0.90, 2e6))  # predicted 0.09 ms
+    (root / "deploy" / "b0" / "model.onnx").write_bytes(b"")
+    _w(
+        root / "latency_measured.json",
+        {"ms": {"deploy/b0": 0.153}, "threads": 1, "stat": "median", "rounds": 5},
+    )
+    _w(root / "lut_ort-cpu.json", {"metadata": {"device": "CPU A", "date": "2026-11-30T05:19:23+00:00"}})
+    _w(root / "commands.json", {"measure": {"command": "measure", "load": 0.26318359375}})
     args = Namespace(
         train_images=0, epochs=3, batch_size=512, lr=0.8, seed=0, ablation_seeds=2, seeds=5, nproc=0,
         evals=60, results=str(tmp_path / "results"), name="fm_mixed",
@@ -210,6 +219,9 @@ def test_gpu_run_continued_on_cpu_costs_each_epoch_where_it_ran(tmp_path):
     assert "## Training cost (GPU minutes" in text
     assert "| supernet (one run; largest subnet's val) | 2 of 3 | 0.4 | 4500 | 0.40 | no |" in text
     assert "| supernet, epochs continued on the CPU (CPU time) | 1 of 3 | 0.15 CPU-hours | 200 | | |" in text
+    assert "Not run yet: no arch of this run trained from scratch." in text
+    assert "median x1.70. The table was built on CPU A (2026-11-30)" in text
+    assert "load: 0.26." in text and "| `measure` | 0.26 |" in text
     # the trainer's own record wins over the file
     metrics[-1]["device"] = "cuda"
     (root / "supernet" / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
