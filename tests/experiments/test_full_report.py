@@ -147,6 +147,14 @@ def test_a_missed_largest_goal_links_its_targeted_check():
     )  # met
 
 
+def _gpu_args(tmp_path: Path, name: str) -> Namespace:
+    """The driver's options of a 3-epoch GPU run (batch 512), reported under `name`."""
+    return Namespace(
+        train_images=0, epochs=3, batch_size=512, lr=0.8, seed=0, ablation_seeds=2, seeds=5, nproc=0,
+        evals=60, results=str(tmp_path / "results"), name=name,
+    )  # fmt: skip
+
+
 def test_gpu_run_reports_gpu_minutes_and_inherited_archs_from_stage_inherit(tmp_path):
     """A run trained on a GPU (gpu_check.sh) costs wall minutes on the shared GPU, and its from-scratch archs
     (another run's picks, --scratch-archs) get their inherited accuracy from stage inherit's cards."""
@@ -165,10 +173,7 @@ def test_gpu_run_reports_gpu_minutes_and_inherited_archs_from_stage_inherit(tmp_
     _w(root / "baselines" / "mbv2_0.35.json", base)
     scratch = {**_static(0.91, [0.8, 0.9], 20.0), "train_time_s": 30.0, "arch": "r24_z", "budget": 0.05}
     _w(root / "scratch" / "small.json", scratch)
-    args = Namespace(
-        train_images=0, epochs=3, batch_size=512, lr=0.8, seed=0, ablation_seeds=2, seeds=5, nproc=0,
-        evals=60, results=str(tmp_path / "results"), name="fm_gpu",
-    )  # fmt: skip
+    args = _gpu_args(tmp_path, "fm_gpu")
     text = write_report(root, args).read_text()
     assert "## Training cost (GPU minutes" in text
     assert "| supernet (one run; largest subnet's val) | 3 of 3 | 0.6 | 4500 | 0.40 | no |" in text
@@ -211,10 +216,7 @@ def test_gpu_run_continued_on_cpu_costs_each_epoch_where_it_ran(tmp_path):
     )
     _w(root / "lut_ort-cpu.json", {"metadata": {"device": "CPU A", "date": "2026-11-30T05:19:23+00:00"}})
     _w(root / "commands.json", {"measure": {"command": "measure", "load": 0.26318359375}})
-    args = Namespace(
-        train_images=0, epochs=3, batch_size=512, lr=0.8, seed=0, ablation_seeds=2, seeds=5, nproc=0,
-        evals=60, results=str(tmp_path / "results"), name="fm_mixed",
-    )  # fmt: skip
+    args = _gpu_args(tmp_path, "fm_mixed")
     text = write_report(root, args).read_text()
     assert "## Training cost (GPU minutes" in text
     assert "| supernet (one run; largest subnet's val) | 2 of 3 | 0.4 | 4500 | 0.40 | no |" in text
