@@ -2,9 +2,9 @@
 # Every GPU measurement of the open issues, in steps sized to a device lease ($DEADLINE_S seconds for the
 # whole script; STEPS picks some of them, comma-separated, default all, always in this order):
 #   fm       the full Fashion-MNIST comparison at 30+ epochs: the supernet, timm MobileNetV2 x0.35/0.5/0.75/1.0
-#            and the 12-epoch CPU run's small/middle/large archs from scratch, all trained at once on the
-#            one GPU (experiments/fashion_mnist_full.py); epochs from a timed probe so that the run fits
-#            the lease (experiments/gpu_epochs.py)                                              [issue 11]
+#            and 3 archs from scratch (FM_SCRATCH_ARCHS, default the 12-epoch CPU run's picks), those
+#            FM_MODELS names trained at once on the one GPU (experiments/fashion_mnist_full.py); epochs
+#            FM_EPOCHS, else from a timed probe so that the run fits (experiments/gpu_epochs.py) [issue 11]
 #   conv     cuDNN's per-shape plans vs the plan-free ops on the supernet step
 #            (experiments/bench_cuda_conv.py)                                                   [issue 10]
 #   sandwich mbv2-imagenet sandwich step at 224 px, AMP bf16, channels_last, against the same subnets as
@@ -35,8 +35,9 @@ RESERVE_S=${RESERVE_S:-$([ "$STEPS" = fm ] && echo 30 || echo 300)}  # copying, 
 FM_DATA=${FM_DATA:-/usr/share/datasets/fashion-mnist}
 want() { [[ ",$STEPS," == *",$1,"* ]]; }
 # FM_MODELS: which of the fm step's models train in this call (default all, at once). Eight processes
-# time-slice one GPU: the supernet ran 4x slower beside the seven static models, so a lease too short for
-# all of them trains the supernet alone in one call and the static models in another.
+# time-slice one GPU: the supernet's first epoch took 49.6 s beside the seven static models, 19.2 s alone
+# (gpu_check.md), so a lease too short for all of them trains the supernet alone in one call and the
+# static models in another.
 FM_MODELS=${FM_MODELS:-supernet,baselines,scratch}
 want_model() { [[ ",$FM_MODELS," == *",$1,"* ]]; }
 START=$SECONDS
@@ -62,7 +63,7 @@ else  # smoke: the same steps at toy sizes on the CPU
 fi
 
 if want fm; then
-  log "fm: full Fashion-MNIST: supernet, MobileNetV2 family and 3 archs from scratch, all at once on $DEVICE"
+  log "fm: full Fashion-MNIST on $DEVICE, at once: $FM_MODELS (supernet; baselines: timm MobileNetV2 x0.35-1.0; scratch: 3 archs)"
   RUN="$WORK/fm_full"; mkdir -p "$RUN/logs" "$RESULTS/fm_full"
   if [ -f "$FM_DATA/train-images-idx3-ubyte.gz" ]; then
     # FM_EPOCHS: fixed epochs (a continued run must keep its first call's); else the probe chooses
