@@ -57,11 +57,16 @@ def static_cost(result: dict) -> tuple[float, str]:
     )
 
 
+def _config_device(root: Path) -> str:
+    """The device in the supernet's config.json (the last process's: a resumed run rewrites it)."""
+    return str((read_json(root / "supernet" / "config.json") or {}).get("device", "cpu")).split(":")[0]
+
+
 def epoch_devices(root: Path, epochs: list[dict]) -> list[str]:
     """Where each supernet epoch ran ("cuda" or "cpu"): the epoch record's `device` (the trainer writes it);
     for records from before it did, `<root>/supernet_devices.json` ({"first-last": device}, e.g. a GPU run
     continued on a CPU, written from the two runs' logs), else the run's config (the last process's)."""
-    config = read_json(root / "supernet" / "config.json") or {}
+    fallback = _config_device(root)
     ranges = read_json(root / "supernet_devices.json") or {}
 
     def device(r: dict) -> str:
@@ -69,7 +74,7 @@ def epoch_devices(root: Path, epochs: list[dict]) -> list[str]:
             first, _, last = span.partition("-")
             if int(first) <= r["epoch"] <= int(last or first):
                 return dev
-        return str(config.get("device", "cpu"))
+        return fallback
 
     return [str(r.get("device") or device(r)).split(":")[0] for r in epochs]
 
@@ -78,8 +83,7 @@ def on_gpu(root: Path, epochs: list[dict]) -> bool:
     """True where most of the supernet's epochs (`epochs`, its per-epoch records) ran on a GPU; before any
     epoch, where its config says it trains on one."""
     if not epochs:
-        config = read_json(root / "supernet" / "config.json") or {}
-        return str(config.get("device", "cpu")).startswith("cuda")
+        return _config_device(root) == "cuda"
     return epoch_devices(root, epochs).count("cuda") * 2 > len(epochs)
 
 

@@ -56,7 +56,8 @@ def write_report(root: Path, args) -> Path:
     Path(args.results).mkdir(parents=True, exist_ok=True)
     lines, missing = [], []
     cmds = read_json(root / "commands.json") or {}
-    measured = (read_json(root / "latency_measured.json") or {}).get("ms", {})
+    latency = read_json(root / "latency_measured.json") or {}  # stage measure
+    measured = latency.get("ms", {})
     epochs, final = supernet_records(root / "supernet")
     world = (final or {}).get("world_size") or args.nproc or 1
     lines += [
@@ -118,7 +119,7 @@ def write_report(root: Path, args) -> Path:
         for w, r in base.items()
     ]
     if rows:
-        m = read_json(root / "latency_measured.json") or {}
+        m = latency
         lines += [
             f"Latency: {m.get('stat', '?')} of 30 runs, {m.get('threads', '?')} thread, {m.get('rounds', '?')} interleaved "
             f"rounds per model (median of rounds); load: {_load(cmds.get('measure', {}).get('load', 'not measured yet'))}. "

@@ -6,7 +6,7 @@ launch loop and its jitter: the same subnet timed twice differed by 46.7% on an 
 (experiments/results/gpu_check.md). Here the pass is captured once in a CUDA graph (the way TensorRT and
 onnxruntime's CUDA graphs deploy it), and each timed sample is `REPLAYS` back-to-back replays between two
 CUDA events, divided by `REPLAYS`: the time the GPU takes, launches included once, not the host's loop.
-A module that cannot be captured is timed the same way with eager launches (`cuda_time_ms` says which).
+A module that cannot be captured is timed the same way with eager launches (`cuda_time_ns` says which).
 """
 
 from __future__ import annotations

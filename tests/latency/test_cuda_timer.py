@@ -1,5 +1,5 @@
 """The torch-cuda timer (CUDA graph replays between CUDA events). It needs a GPU: CI has none, and
-experiments/gpu_check.sh runs this file on a lent device (its lut step)."""
+experiments/gpu_check.sh runs this file on a lent device (its tests step)."""
 
 import pytest
 import torch
