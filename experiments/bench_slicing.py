@@ -7,7 +7,9 @@ kernels, no slicing and no gradient into the large tensor; not a usable supernet
 slicing can cost). Variants run interleaved in one process, every variant in every position of the order,
 against the stock timm twin of the subnet:
 
-- `supernet`: as trained;
+- `supernet`: as trained (sliced weights as leaves aliasing the large tensors, `supernet/_alias.py`);
+- `supernet, autograd slicing`: the same with plain slicing under autograd (`SUPERNET_SLICE=autograd`,
+  the default before the aliasing leaves);
 - `no BN slicing`: batch norms on pre-sliced parameters and statistics;
 - `no conv slicing`: convolutions on pre-sliced weights;
 - `no slicing`: both; what is left against the twin is the elastic control flow in Python;
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_supernet_step import rotation, step_time  # noqa: E402
+from bench_supernet_step import AutogradSlicing, rotation, step_time  # noqa: E402
 
 from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet  # noqa: E402
 from supernet._compat import foreach_add_, foreach_copy_  # noqa: E402
@@ -120,13 +122,14 @@ def unsliced(model, widths, *, bn: bool, conv: bool, fmt, per_step: bool = False
 
             m.forward = bn_forward
         elif conv and isinstance(m, DynamicConv2d):
-            m.w_ = torch.nn.Parameter(
-                m.active_weight(cin, cout).detach().clone().contiguous(memory_format=fmt)
-            )
+            with torch.no_grad():  # a copy, without creating gradients on the large tensors
+                w = m.active_weight(cin, cout)
+            m.w_ = torch.nn.Parameter(w.detach().clone().contiguous(memory_format=fmt))
             m.forward = lambda x, m=m: F.conv2d(x, m.w_, None, m.stride, m.padding)
             pairs.append((m.weight, m.w_))
         elif conv and isinstance(m, DynamicDepthwiseConv2d):
-            w = m.active_weight(cin, m.active_kernel_size)
+            with torch.no_grad():
+                w = m.active_weight(cin, m.active_kernel_size)
             m.w_ = torch.nn.Parameter(w.detach().clone().contiguous(memory_format=fmt))
             m.forward = lambda x, m=m: depthwise_conv2d(x, m.w_, m.stride)
             pairs.append((m.weight, m.w_))
@@ -169,6 +172,7 @@ def main() -> None:
     widths = active_widths(supernet, x)
     models = {
         "supernet": supernet,
+        "supernet, autograd slicing": AutogradSlicing(supernet),
         "no BN slicing": unsliced(supernet, widths, bn=True, conv=False, fmt=fmt),
         "no conv slicing": unsliced(supernet, widths, bn=False, conv=True, fmt=fmt),
         "no slicing": unsliced(supernet, widths, bn=True, conv=True, fmt=fmt),

@@ -3,6 +3,8 @@ copies every tensor into a stock timm model by name (sliced to the subnet's shap
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from timm.layers import BatchNormAct2d, create_classifier, create_conv2d
@@ -120,7 +122,7 @@ class ElasticMobileNetV2(nn.Module):
         x = self.bn1(self.conv_stem(x))
         x = self.blocks[0](x)
         for stage, depth in zip(self.blocks[1:], self.depths):
-            for block in stage[:depth]:
+            for block in itertools.islice(stage, depth):  # not stage[:depth]: a new Sequential each call
                 x = block(x)
         return self.bn2(self.conv_head(x))
 

@@ -13,6 +13,7 @@ from timm.layers import BatchNormAct2d
 from torch import nn
 
 from . import _cuda_conv
+from ._alias import sliced, whole
 from ._dwgrad import depthwise_conv2d
 
 
@@ -25,8 +26,8 @@ class DynamicConv2d(nn.Conv2d):
 
     def active_weight(self, in_chs: int, out_chs: int) -> torch.Tensor:
         if in_chs == self.in_channels and out_chs == self.out_channels:
-            return self.weight
-        return self.weight[:out_chs, :in_chs]
+            return whole(self.weight)
+        return sliced(self.weight, (out_chs, in_chs), (slice(0, out_chs), slice(0, in_chs)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.active_weight(x.shape[1], self.active_out_chs)
@@ -56,6 +57,12 @@ class DynamicDepthwiseConv2d(nn.Conv2d):
                 self.register_parameter(f"kernel_transform_{k}", nn.Parameter(torch.eye(k * k)))
 
     def active_weight(self, chs: int, kernel_size: int) -> torch.Tensor:
+        if not self.kernel_transform:  # one slice of the weight: channels and the kernel's centre
+            if chs == self.out_channels and kernel_size == self.kernel_size[0]:
+                return whole(self.weight)
+            start = (self.kernel_size[0] - kernel_size) // 2
+            crop = slice(start, start + kernel_size)
+            return sliced(self.weight, (chs, kernel_size), (slice(0, chs), slice(None), crop, crop))
         w = self.weight if chs == self.out_channels else self.weight[:chs]
         for k in self.kernel_sizes[1:]:
             if k < kernel_size:
@@ -84,6 +91,8 @@ class DynamicBatchNormAct2d(BatchNormAct2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         chs = x.shape[1]
         if chs == self.num_features:
+            whole(self.weight)
+            whole(self.bias)
             return super().forward(x)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -92,12 +101,22 @@ class DynamicBatchNormAct2d(BatchNormAct2d):
                 momentum = 1.0 / float(self.num_batches_tracked)
         x = F.batch_norm(
             x,
-            self.running_mean[:chs],
-            self.running_var[:chs],
-            self.weight[:chs],
-            self.bias[:chs],
+            *self._stat_views(chs),
+            sliced(self.weight, chs, (slice(0, chs),)),
+            sliced(self.bias, chs, (slice(0, chs),)),
             self.training,
             momentum,
             self.eps,
         )
         return self.act(self.drop(x))
+
+    def _stat_views(self, chs: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Views of the leading `chs` running statistics (cached; rebuilt if the buffers moved)."""
+        if self.running_mean is None:
+            return None, None
+        views = self.__dict__.setdefault("_stat_cache", {})
+        ptrs = (self.running_mean.data_ptr(), self.running_var.data_ptr())
+        hit = views.get(chs)
+        if hit is None or hit[0] != ptrs:
+            hit = views[chs] = (ptrs, self.running_mean[:chs], self.running_var[:chs])
+        return hit[1], hit[2]

@@ -40,8 +40,8 @@ def test_supernet_step_bench_profiles_the_smallest(tmp_path):
     text = out.read_text()
     assert text.count("| random-") == 3 and "| smallest |" in text and "| largest |" in text
     section = text.split("## Where the smallest subnet's extra time goes")[1]
-    assert "`aten::slice`" in section  # the supernet slices, the twin does not
     assert "| **all ops** |" in section
+    assert section.count("\n| `aten::") >= 5  # per-op rows (slicing ops no longer need to be among them)
 
 
 def test_rotation_puts_every_model_in_every_position():
