@@ -18,15 +18,16 @@ def alias(on: bool):
         _alias.use_alias(previous)
 
 
-def train(on: bool, *, kernel_transform: bool, fmt, sandwich: bool, steps: int = 3):
+def train(on: bool, *, kernel_transform: bool, fmt, sandwich: bool, steps: int = 3, device: str = "cpu"):
     """Gradients of every step and the final state of a few SGD steps, aliasing leaves on or off."""
     space = SearchSpace.preset("mbv2-small")
     torch.manual_seed(0)
-    model = ElasticMobileNetV2(space, 10, 1, kernel_transform=kernel_transform).to(memory_format=fmt).train()
+    model = ElasticMobileNetV2(space, 10, 1, kernel_transform=kernel_transform)
+    model = model.to(device, memory_format=fmt).train()
     model.zero_init_last()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    x = torch.randn(8, 1, 32, 32).contiguous(memory_format=fmt)
-    y = torch.randint(0, 10, (8,))
+    x = torch.randn(8, 1, 32, 32).contiguous(memory_format=fmt).to(device)
+    y = torch.randint(0, 10, (8,)).to(device)
     grads = []
     with alias(on):
         for step in range(steps):
@@ -61,6 +62,21 @@ def test_gradients_and_weights_equal_plain_slicing(kernel_transform, fmt, sandwi
         assert torch.equal(state_a[key], state_b[key]), key
     if not sandwich:  # random subnets only: some parameters go untouched, and stay None
         assert any(g is None for step in grads_a for g in step.values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run by experiments/gpu_check.sh)")
+def test_gradients_and_weights_match_plain_slicing_on_cuda():
+    """On a GPU (plan-free convolutions, `_cuda_conv.py`): equal up to the kernels' own nondeterminism."""
+    setting = dict(kernel_transform=False, fmt=torch.channels_last, sandwich=True, device="cuda")
+    grads_a, state_a = train(True, **setting)
+    grads_b, state_b = train(False, **setting)
+    for step_a, step_b in zip(grads_a, grads_b):
+        for name in step_a:
+            assert (step_a[name] is None) == (step_b[name] is None), name
+            if step_a[name] is not None:
+                torch.testing.assert_close(step_a[name], step_b[name], rtol=1e-4, atol=1e-5)
+    for key in state_a:
+        torch.testing.assert_close(state_a[key], state_b[key], rtol=1e-4, atol=1e-5)
 
 
 def small_model():
