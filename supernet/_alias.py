@@ -19,7 +19,7 @@ adopted, and a parameter moved to new memory (`.to()`, `param.data = ...`) gets 
 
 Plain slicing is used where no gradient is wanted (no-grad evaluation, BN calibration, parameters that
 do not require grad), under `torch.jit` tracing (fvcore's counters), and everywhere with
-`SUPERNET_SLICE=autograd` (read when the module is imported; `use_alias(False)` in benchmarks and tests).
+`SUPERNET_SLICE=autograd` (read at import and by `supernet train`; `use_alias(False)` in benchmarks and tests).
 Gradients are bit-identical either way (tested): the same numbers are added in the same order.
 """
 
@@ -35,6 +35,17 @@ _ALIAS = os.environ.get("SUPERNET_SLICE", "alias") != "autograd"
 # Autograd warns once when an accumulated `.grad` is strided unlike a dense tensor; these leaves and
 # their gradients are strided slices by design (no DDP bucket views rely on their layout).
 warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+
+
+def slicing_note() -> str:
+    """Apply SUPERNET_SLICE as set now (refusing values other than alias/autograd); `supernet train`'s note."""
+    value = os.environ.get("SUPERNET_SLICE")
+    if value not in (None, "alias", "autograd"):
+        from .errors import SupernetError
+
+        raise SupernetError(f"SUPERNET_SLICE={value!r}: expected 'alias' (the default) or 'autograd'")
+    use_alias(value != "autograd")
+    return "" if _ALIAS else "; sliced weights: plain autograd slicing (SUPERNET_SLICE=autograd)"
 
 
 def use_alias(on: bool) -> bool:

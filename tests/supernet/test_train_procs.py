@@ -123,6 +123,25 @@ def test_the_line_says_when_the_c_kernel_is_switched_off(tmp_path, capsys, monke
     assert "depthwise weight gradient: PyTorch's (SUPERNET_DW_GRAD=torch)" in capsys.readouterr().err
 
 
+def test_the_line_says_when_slicing_is_plain_autograd_and_refuses_other_values(tmp_path, capsys, monkeypatch):
+    from supernet import _alias
+
+    previous = _alias.use_alias(True)
+    try:
+        monkeypatch.setenv("SUPERNET_SLICE", "autograd")
+        assert main(_argv(tmp_path, tmp_path / "run", "--epochs", "1", "--nproc-per-node", "1")) == 0
+        assert "sliced weights: plain autograd slicing (SUPERNET_SLICE=autograd)" in capsys.readouterr().err
+        monkeypatch.setenv("SUPERNET_SLICE", "views")
+        assert main(_argv(tmp_path, tmp_path / "other", "--epochs", "1", "--nproc-per-node", "1")) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            "supernet train: error: SUPERNET_SLICE='views': expected 'alias' (the default) or 'autograd'"
+        ]
+        assert not (tmp_path / "other").exists()
+    finally:
+        _alias.use_alias(previous)
+
+
 @pytest.mark.parametrize("nproc", ["auto", "1"])
 def test_a_bad_data_path_is_one_line_in_one_process(tmp_path, capsys, nproc):
     argv = _argv(tmp_path, tmp_path / "run", "--nproc-per-node", nproc)
