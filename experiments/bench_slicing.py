@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_supernet_step import AutogradSlicing, rotation, step_time  # noqa: E402
 
 from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet  # noqa: E402
+from supernet._alias import use_alias  # noqa: E402
 from supernet._compat import foreach_add_, foreach_copy_  # noqa: E402
 from supernet._dwgrad import depthwise_conv2d  # noqa: E402
 from supernet.files import atomic_write_text  # noqa: E402
@@ -162,6 +163,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    use_alias(True)  # the supernet as `supernet train` runs it: sliced weights as aliasing leaves
     fmt = torch.channels_last
     load = os.getloadavg()[0]
     space = SearchSpace.resolve(args.space)

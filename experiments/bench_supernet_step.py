@@ -200,6 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    use_alias(True)  # the supernet as `supernet train` runs it: sliced weights as aliasing leaves
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     load = os.getloadavg()[0]
     rows = bench(

@@ -19,6 +19,9 @@ scheduler, sandwich of 4 subnets, gradient clipping, collapse guard, optimizer),
   images each (global batch 128 / 256: different recipes, for large data sets). Threads in one process
   were measured before (1.21x for 1 x 2).
 
+The configurations call the Trainer directly, so they slice weights under autograd: `supernet train`'s
+aliasing leaves (`supernet/_alias.py`, 1% of a sandwich step, docs/training.md) are not part of them.
+
 Images/s count the global batch. The median over rounds is reported, with each configuration's ratio to
 the old default and its processes' peak resident memory; `--profile` also writes the top ops of a step of
 the old and the new default.

@@ -17,9 +17,14 @@ keeps one gradient tensor: when a step first uses the parameter (sliced or whole
 `grad=None`, as with plain slicing. A gradient set from outside (e.g. by a gradient all-reduce) is
 adopted, and a parameter moved to new memory (`.to()`, `param.data = ...`) gets new leaves.
 
-Plain slicing is used where no gradient is wanted (no-grad evaluation, BN calibration, parameters that
-do not require grad), under `torch.jit` tracing (fvcore's counters), and everywhere with
-`SUPERNET_SLICE=autograd` (read at import and by `supernet train`; `use_alias(False)` in benchmarks and tests).
+Gradients reach `param.grad` without passing through the parameter's own autograd node, so hooks on
+parameters, `torch.autograd.grad` with respect to parameters and DistributedDataParallel (which hooks
+them) do not see the gradients of sliced uses. The leaves are therefore on only where this project
+trains: `supernet train` and the processes it starts (its ranks, Ray Train workers, Tune trials) call
+`for_training()`, which sets `SUPERNET_SLICE=alias` unless the variable is set (`autograd` turns them
+off). Imported as a library the supernet slices under autograd unless `SUPERNET_SLICE=alias` or
+`use_alias(True)`. Plain slicing is also used where no gradient is wanted (no-grad evaluation, BN
+calibration, parameters that do not require grad) and under `torch.jit` tracing (fvcore's counters).
 Gradients are bit-identical either way (tested): the same numbers are added in the same order.
 """
 
@@ -30,21 +35,22 @@ import warnings
 
 import torch
 
-_ALIAS = os.environ.get("SUPERNET_SLICE", "alias") != "autograd"
+_ALIAS = os.environ.get("SUPERNET_SLICE") == "alias"
 
 # Autograd warns once when an accumulated `.grad` is strided unlike a dense tensor; these leaves and
 # their gradients are strided slices by design (no DDP bucket views rely on their layout).
 warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
 
 
-def slicing_note() -> str:
-    """Apply SUPERNET_SLICE as set now (refusing values other than alias/autograd); `supernet train`'s note."""
-    value = os.environ.get("SUPERNET_SLICE")
-    if value not in (None, "alias", "autograd"):
+def for_training() -> str:
+    """Aliasing leaves on for this process and the ones it starts, unless SUPERNET_SLICE says otherwise (a
+    value other than alias/autograd is refused); returns `supernet train`'s log note."""
+    value = os.environ.setdefault("SUPERNET_SLICE", "alias")
+    if value not in ("alias", "autograd"):
         from .errors import SupernetError
 
         raise SupernetError(f"SUPERNET_SLICE={value!r}: expected 'alias' (the default) or 'autograd'")
-    use_alias(value != "autograd")
+    use_alias(value == "alias")
     return "" if _ALIAS else "; sliced weights: plain autograd slicing (SUPERNET_SLICE=autograd)"
 
 

@@ -168,11 +168,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run_training(args: argparse.Namespace):
-    from ._alias import slicing_note
+    from ._alias import for_training
     from .train.onednn import widen_primitive_cache
 
     cache_note = widen_primitive_cache()  # before any convolution of this process or of the ranks it starts
-    cache_note += slicing_note()  # refuses a bad SUPERNET_SLICE before anything runs
+    cache_note += for_training()  # aliasing leaves here and in the ranks; a bad SUPERNET_SLICE is refused
     config = train_config_from_args(args)
     from .distributed.cluster import check_job_paths
     from .space import SearchSpace

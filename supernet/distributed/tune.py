@@ -64,11 +64,13 @@ def _trial(params: dict, base: dict, threads: int) -> None:
     import torch
     from ray import tune
 
+    from .._alias import for_training
     from ..train.config import TrainConfig
     from ..train.onednn import widen_primitive_cache
     from ..train.trainer import Trainer
 
     widen_primitive_cache()  # before the trial's first convolution (oneDNN reads it once per process)
+    for_training()  # sliced weights as aliasing leaves, as `supernet train` uses them (supernet/_alias.py)
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="supernet-tune-") as work:
         config = TrainConfig.from_dict({**base, **params, "out": work, "resume": False, "progress": False})

@@ -18,12 +18,14 @@ def train_worker(loop_config: dict) -> None:
     import torch
     from ray.train.torch import get_device
 
+    from .._alias import for_training
     from ..train.config import TrainConfig
     from ..train.onednn import widen_primitive_cache
     from ..train.trainer import Trainer
     from .sync import StepSync, broadcast_model, gather_digests, mean_over_ranks
 
     widen_primitive_cache()  # a worker on another node did not inherit the driver's setting
+    for_training()  # sliced weights as aliasing leaves, as `supernet train` uses them (supernet/_alias.py)
 
     if not loop_config.get("verbose"):
         # Ray Train logs every rank's "Reporting training result N: TrainingReport(...)" at INFO through

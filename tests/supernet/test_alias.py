@@ -1,6 +1,9 @@
 """Sliced weights as aliasing leaves (`supernet/_alias.py`) give exactly plain slicing's training."""
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -135,3 +138,30 @@ def test_parameters_moved_to_new_memory_get_new_leaves():
         model.double()
         model(x.double()).sum().backward()
         assert all(p.grad is None or p.grad.dtype == torch.float64 for p in model.parameters())
+
+
+def test_off_in_a_library_on_where_the_project_trains():
+    """Importing the package slices under autograd (parameter hooks and DDP see every gradient);
+    `for_training()` (supernet train, its ranks, Ray workers, Tune trials) turns the leaves on."""
+    code = "import supernet._alias as a; print(a._ALIAS)"
+    for value, expected in ((None, "False"), ("alias", "True"), ("autograd", "False")):
+        env = {k: v for k, v in os.environ.items() if k != "SUPERNET_SLICE"}
+        if value is not None:
+            env["SUPERNET_SLICE"] = value
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == expected, value
+    model, x = small_model()
+    with alias(False):
+        model(x).sum().backward()
+    assert not any("_supernet_slices" in p.__dict__ for p in model.parameters())
+    saved, previous = os.environ.pop("SUPERNET_SLICE", None), _alias.use_alias(False)
+    try:
+        assert _alias.for_training() == ""
+        assert os.environ["SUPERNET_SLICE"] == "alias" and _alias.use_alias(False) is True  # ranks inherit it
+    finally:
+        os.environ.pop("SUPERNET_SLICE", None)
+        if saved is not None:
+            os.environ["SUPERNET_SLICE"] = saved
+        _alias.use_alias(previous)
