@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet
-from supernet._alias import use_alias
+from supernet._alias import aliasing, use_alias
 from supernet._dwgrad import depthwise_conv2d, kernel_sizes
 from supernet.files import atomic_write_text
 
@@ -69,11 +69,8 @@ class AutogradSlicing(torch.nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        previous = use_alias(False)
-        try:
+        with aliasing(False):
             return self.model(x)
-        finally:
-            use_alias(previous)
 
 
 def minor_faults() -> int:

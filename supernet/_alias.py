@@ -30,6 +30,7 @@ Gradients are bit-identical either way (tested): the same numbers are added in t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -59,6 +60,16 @@ def use_alias(on: bool) -> bool:
     global _ALIAS
     previous, _ALIAS = _ALIAS, bool(on)
     return previous
+
+
+@contextlib.contextmanager
+def aliasing(on: bool):
+    """`use_alias(on)` for the duration of a `with` block (benchmarks and tests compare both ways)."""
+    previous = use_alias(on)
+    try:
+        yield
+    finally:
+        use_alias(previous)
 
 
 def _wants_grad(param: torch.Tensor) -> bool:

@@ -1,6 +1,5 @@
 """Sliced weights as aliasing leaves (`supernet/_alias.py`) give exactly plain slicing's training."""
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -10,15 +9,6 @@ import torch
 
 from supernet import ElasticMobileNetV2, SearchSpace, _alias
 from supernet.train.sandwich import sandwich_backward, step_archs
-
-
-@contextlib.contextmanager
-def alias(on: bool):
-    previous = _alias.use_alias(on)
-    try:
-        yield
-    finally:
-        _alias.use_alias(previous)
 
 
 def train(on: bool, *, kernel_transform: bool, fmt, sandwich: bool, steps: int = 3, device: str = "cpu"):
@@ -32,7 +22,7 @@ def train(on: bool, *, kernel_transform: bool, fmt, sandwich: bool, steps: int =
     x = torch.randn(8, 1, 32, 32).contiguous(memory_format=fmt).to(device)
     y = torch.randint(0, 10, (8,)).to(device)
     grads = []
-    with alias(on):
+    with _alias.aliasing(on):
         for step in range(steps):
             opt.zero_grad(set_to_none=True)
             archs = step_archs(space, seed=0, step=step, num_random=2, sandwich=sandwich)
@@ -92,7 +82,7 @@ def small_model():
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_no_grad_and_tracing_leave_gradients_alone():
     model, x = small_model()
-    with alias(True):
+    with _alias.aliasing(True):
         with torch.no_grad():
             model(x)
         assert all(p.grad is None for p in model.parameters())
@@ -104,7 +94,7 @@ def test_no_grad_and_tracing_leave_gradients_alone():
 def test_gradients_land_in_the_full_tensor_and_follow_replacements():
     model, x = small_model()
     conv = model.blocks[1][0].conv_pw
-    with alias(True):
+    with _alias.aliasing(True):
         model(x).sum().backward()
         kept = conv.weight.grad
         assert kept is not None and kept.shape == conv.weight.shape
@@ -126,13 +116,13 @@ def test_gradients_land_in_the_full_tensor_and_follow_replacements():
 
 def test_parameters_moved_to_new_memory_get_new_leaves():
     model, x = small_model()
-    with alias(True):
+    with _alias.aliasing(True):
         model(x).sum().backward()
         conv = model.blocks[1][0].conv_pw
         conv.weight.data = torch.zeros_like(conv.weight)  # new memory: old leaves must not be used
         model.zero_grad(set_to_none=True)
         out = model(x)
-        with alias(False):
+        with _alias.aliasing(False):
             ref = model(x)
         torch.testing.assert_close(out, ref)
         model.double()
@@ -153,7 +143,7 @@ def test_off_in_a_library_on_where_the_project_trains():
         )
         assert out.stdout.strip() == expected, value
     model, x = small_model()
-    with alias(False):
+    with _alias.aliasing(False):
         model(x).sum().backward()
     assert not any("_supernet_slices" in p.__dict__ for p in model.parameters())
     saved, previous = os.environ.pop("SUPERNET_SLICE", None), _alias.use_alias(False)
