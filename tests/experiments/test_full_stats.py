@@ -74,7 +74,7 @@ def test_mean_spread_and_collapsed_budgets():
 
 
 def test_holds_cpu_lock_sees_an_inherited_lock_descriptor(tmp_path):
-    from fashion_mnist_full import holds_cpu_lock
+    from full_proc import holds_cpu_lock
 
     lock = tmp_path / "cpu.lock"
     lock.touch()
