@@ -11,7 +11,7 @@
 #            static timm models (experiments/bench_sandwich_step.py --warm-static)              [issue 10]
 #   lut      a torch-cuda latency table for mbv2-small, built and validated on 50 unseen subnets [issue 10]
 #   train    one epoch of `supernet train` on the GPU at the fm step's batch, images/s, accuracy [issue 10]
-#   tests    the tests that need a GPU (CUDA graph timer, plan-free convolutions, aliasing leaves), with pytest [issue 10]
+#   tests    the tests that need a GPU (CUDA graph timer, plan-free convolutions, aliasing leaves, extract --device cuda), with pytest [issue 10]
 # Results go to $RESULTS (default experiments/results/gpu/); run directories to $WORK (default a temp dir).
 # The search, latency measurement and report of the fm step run afterwards on the CPU machine the ort-cpu
 # table belongs to (fashion_mnist_full.py --stages lut,pareto,inherit,measure,report).
@@ -128,7 +128,8 @@ fi
 
 if want tests; then
   log "tests: the GPU-only tests"
-  timeout 120 "$PY" -m pytest -q -p no:cacheprovider tests/latency/test_cuda_timer.py tests/supernet/test_cuda_conv.py tests/supernet/test_alias.py \
+  timeout 180 "$PY" -m pytest -q -p no:cacheprovider tests/latency/test_cuda_timer.py tests/supernet/test_cuda_conv.py tests/supernet/test_alias.py \
+    tests/extract/test_cli.py::test_search_on_the_gpu_scores_and_ships_what_the_cpu_does \
     2>&1 | tee "$RESULTS/gpu_tests.txt" || log "tests: failed or timed out (rc $?)"
 fi
 

@@ -118,6 +118,7 @@ def _start_extract(args: argparse.Namespace) -> dict:
     table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
     check_unit(asked_unit, flag, table.unit)
     check_budgets(ckpt.space, table.predict, budgets, table.unit)
+    _place(ckpt.model, args)
     with owned_folder(out):
         return _run_extract(args, out, budgets=budgets, ckpt=ckpt, table=table)
 
@@ -220,6 +221,14 @@ def _run_extract(args, out: Path, *, budgets: list[float], ckpt, table) -> dict:
     }
 
 
+def _place(model, args: argparse.Namespace) -> None:
+    from .pipeline import place_model
+
+    where = place_model(model, args.device)
+    if not args.quiet and where.type != "cpu":
+        print(f"BN recalibration and scoring on {where} (--device {args.device}); ONNX checks on the CPU")
+
+
 def _summary(folder: Path, card: dict, budget: float | None) -> dict:
     """One shipped model in `--json` output."""
     lat = card["latency"]
@@ -259,6 +268,7 @@ def _run_export(args: argparse.Namespace) -> dict:
     table = None
     if args.lut:
         table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
+    _place(ckpt.model, args)
     with owned_folder(out):
         data = checkpoint_eval_data(ckpt, num_calib=args.calib_images, workers=args.loader_workers)
         card = export_arch(
@@ -318,6 +328,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         what="BN recalibration and scoring; small subnets: 1 avoids oversubscription; latency is measured "
         "with the table's thread count",
     )
+    p.add_argument("--device", default="auto", help="BN recalibration and scoring: auto, cpu, cuda, cuda:N")
     add_quiet(p)
     add_json(p, "what was shipped")
     p.add_argument(

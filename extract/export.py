@@ -142,6 +142,7 @@ def export_arch(
                 "images": len(data.calib),
                 "split": "train",
                 "method": "exact population statistics",
+                "device": next(supernet.parameters()).device.type,
             },
             latency={
                 "target": latency.target,

@@ -6,6 +6,7 @@ data is loaded or anything is written, so bad input costs a second and leaves no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace, SupernetError
 from supernet.preprocess import Preprocessing
 from supernet.train.augment import Augmentation
 from supernet.train.checkpoint import Checkpoint, load_checkpoint
-from supernet.train.config import TrainConfig
+from supernet.train.config import DEVICE_PATTERN, TrainConfig
 from supernet.train.data import load_data
 from supernet.train.evalset import EvalSet, calibration_set
 from supernet.train.evaluate import evaluate_subnet
@@ -192,6 +193,18 @@ def source_info(ckpt: Checkpoint) -> dict:
         "step": ckpt.step,
         "train_config": ckpt.config.to_dict(),
     }
+
+
+def place_model(model: ElasticMobileNetV2, device: str) -> torch.device:
+    """Move the supernet to `device` (auto: the first CUDA GPU if any, else the CPU) for BN recalibration and
+    scoring; the shipped subnet is copied out to the CPU, exported, verified and measured as before."""
+    from supernet.train.device import resolve_device
+
+    if re.fullmatch(DEVICE_PATTERN, device) is None:
+        raise ExtractError(f"--device {device!r} is unknown; allowed: auto, cpu, cuda, cuda:N")
+    where = resolve_device(device)
+    model.to(where)
+    return where
 
 
 def open_checkpoint(path: str | Path) -> Checkpoint:

@@ -110,9 +110,29 @@ def test_export_a_given_arch(run, tmp_path, space):
     out = tmp_path / "deploy"
     arch = space.smallest()
     argv = ["export", "--checkpoint", str(run / "ck"), "--arch", str(arch), "--out", str(out)]
-    assert main([*argv, "--lut", str(run / "macs.json")]) == 0
+    assert main([*argv, "--lut", str(run / "macs.json"), "--device", "cpu"]) == 0
     card = json.loads((out / "card.json").read_text())
     assert card["arch_string"] == str(arch) and card["latency"]["target"] == "macs"
+    assert card["bn_calibration"]["device"] == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_search_on_the_gpu_scores_and_ships_what_the_cpu_does(run, tmp_path):
+    """--device cuda: archs scored on the GPU match the CPU's scores; the shipped file is still verified
+    against PyTorch on the CPU."""
+    argv = ["extract", "--checkpoint", str(run / "ck"), "--lut", str(run / "macs.json"), "--budget", "5"]
+    searches = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / device
+        flags = ["--evals", "4", "--strategy", "random", "--device", device, "--quiet"]  # archs drawn by seed
+        assert main([*argv, "--out", str(out), *flags]) == 0
+        searches[device] = json.loads((out / "search.json").read_text())["history"]
+        card = json.loads((out / "card.json").read_text())
+        assert card["bn_calibration"]["device"] == device
+        assert card["verification"]["parity_max_abs_diff"] <= card["verification"]["parity_atol"]
+    assert [h["arch"] for h in searches["cuda"]] == [h["arch"] for h in searches["cpu"]]
+    for gpu, cpu in zip(searches["cuda"], searches["cpu"]):
+        assert abs(gpu["score"] - cpu["score"]) <= 0.02  # a few images' ties may flip on another device
 
 
 @pytest.mark.parametrize(
@@ -146,6 +166,8 @@ def test_export_a_given_arch(run, tmp_path, space):
         (["--lut", "{run}/macs.json"], "give the latency budget once"),
         (["--lut", "{run}/macs.json", "--budget", "5", "--budget-ms", "5"], "give the latency budget once"),
         (["--lut", "{run}/macs.json", "--budget", "inf"], "--budget must be positive finite numbers"),
+        (["--lut", "{run}/macs.json", "--budget", "5", "--device", "gpu"], "--device 'gpu' is unknown"),
+        (["--lut", "{run}/macs.json", "--budget", "5", "--device", "cuda:64"], "this machine has"),
     ],
 )
 def test_bad_extract_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, args, message):
