@@ -115,6 +115,7 @@ def write_report(root: Path, args) -> Path:
             "pred": None,
             "macs": r["macs"],
             "arch": f"timm mobilenetv2 width {w} @ 32 px",
+            "note": r.get("note"),  # e.g. where a model's result or ONNX file came from
         }
         for w, r in base.items()
     ]
@@ -133,6 +134,8 @@ def write_report(root: Path, args) -> Path:
                 f"| {r['model']} | {_pct(r['acc'])} | {_fmt_ms(r['ms'])} | {_fmt_ms(r['pred'])} | "
                 f"{r['macs'] / 1e6:.1f} | `{r['arch']}` |"
             )
+        if notes := [f"- {r['model']}: {r['note']}" for r in rows if r.get("note")]:
+            lines += ["", "Notes:", *notes]
         same = collapsed([(c["search"]["budget"], c["arch_string"]) for _, c in cards])
         lines += [
             "",

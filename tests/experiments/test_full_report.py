@@ -44,7 +44,10 @@ def test_report_from_a_run_directory(tmp_path):
     _w(root / "deploy" / "b1" / "card.json", _card(0.2, "r24_a", 0.90, 2e6))  # collapsed onto b0's arch
     _w(root / "deploy" / "b2" / "card.json", _card(0.4, "r32_b", 0.94, 9e6))
     _w(root / "baselines" / "mbv2_0.35.json", _static(0.92, [0.5, 0.9, 0.91, 0.902], 900.0))
-    _w(root / "baselines" / "mbv2_1.json", _static(0.95, [0.5, 0.9, 0.93, 0.94], 3600.0))
+    _w(
+        root / "baselines" / "mbv2_1.json",
+        {**_static(0.95, [0.5, 0.9, 0.93, 0.94], 3600.0), "note": "from run B"},
+    )
     _w(
         root / "latency_measured.json",
         {
@@ -93,6 +96,7 @@ def test_report_from_a_run_directory(tmp_path):
     assert "| MobileNetV2 x0.35 alone | 1 | 4 | 1.00 | wall x processes | 1.00 | no |" in text
     assert "**5.00**" in text
     assert "Neighbouring budgets that chose the same arch: 0.1 and 0.2 ms." in text
+    assert "Notes:\n- MobileNetV2 x1 alone: from run B\n" in text  # a result's own note, under the table
     # the supernet's largest subnet 93.5% >= 93; x0.35 at 0.3 ms: best subnet as fast is 90% (-2 points, missed);
     # x1 at 1.0 ms: 94% vs 95% (-1 point, missed)
     assert "(the supernet's largest subnet): 93.50%, **met**" in text
