@@ -9,7 +9,11 @@ order), in one process (the median of the rounds is reported, so load from other
   (slicing, elastic control flow): 1.0 is the limit.
 
 The supernet also runs a second time with plain autograd slicing (`SUPERNET_SLICE=autograd`, the way
-before its slices became aliasing leaves, `supernet/_alias.py`): the before/after of that change.
+before its slices became aliasing leaves, `supernet/_alias.py`): the before/after of that change; and, for
+every subnet but the largest, a third time where `supernet train` runs it: after the largest subnet's
+forward+backward of the same step (untimed), whose gradients are then already in place (the sandwich's
+order is largest, smallest, random). Each static twin starts every step with its gradients cleared, as a
+model trained alone does.
 
     python experiments/bench_supernet_step.py --space mbv2-small --batch 64 --out experiments/results/supernet_step.md
 """
@@ -43,22 +47,48 @@ def with_supernet_ops(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def clear_grads(params: list[torch.Tensor]) -> None:
+    """As an optimizer's `zero_grad` does (set to None over a list of parameters), not by
+    `Module.zero_grad`, whose walk of the module tree costs the supernet's larger tree more and is not part
+    of a training step (the trainer's optimizer clears its parameter list)."""
+    for p in params:
+        p.grad = None
+
+
 def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:
     """Seconds per forward+backward; a model with an `after_backward()` method has it run (and timed) too.
 
-    Gradients are cleared as an optimizer's `zero_grad` does (set to None over a list of parameters),
-    not by `Module.zero_grad`, whose walk of the module tree costs the supernet's larger tree more and is
-    not part of a training step (the trainer's optimizer clears its parameter list)."""
+    Before each step, untimed: the model's `before_step()` if it has one, else its gradients cleared."""
     after_backward = getattr(model, "after_backward", None)
     params = list(model.parameters())
-    t0 = time.perf_counter()
+    before_step = getattr(model, "before_step", None) or (lambda: clear_grads(params))
+    total = 0.0
     for _ in range(iters):
-        for p in params:
-            p.grad = None
+        before_step()
+        t0 = time.perf_counter()
         model(x).sum().backward()
         if after_backward is not None:
             after_backward()
-    return (time.perf_counter() - t0) / iters
+        total += time.perf_counter() - t0
+    return total / iters
+
+
+class InSandwich(torch.nn.Module):
+    """`supernet` with `arch` active, each step begun as `supernet train` begins the arch's turn: gradients
+    cleared, then the largest subnet's forward+backward (untimed, in `before_step`)."""
+
+    def __init__(self, supernet: ElasticMobileNetV2, arch, x_largest: torch.Tensor) -> None:
+        super().__init__()
+        self.supernet, self.arch, self.x_largest = supernet, arch, x_largest
+
+    def before_step(self) -> None:
+        clear_grads(list(self.supernet.parameters()))
+        self.supernet.set_active(self.supernet.space.largest())
+        self.supernet(self.x_largest).sum().backward()
+        self.supernet.set_active(self.arch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.supernet(x)
 
 
 class AutogradSlicing(torch.nn.Module):
@@ -134,6 +164,10 @@ def bench(
         same = with_supernet_ops(extract_subnet(supernet, arch).to(memory_format=fmt).train())
         x = torch.randn(batch, in_chans, arch.resolution, arch.resolution).contiguous(memory_format=fmt)
         models = {"super": supernet, "autograd": AutogradSlicing(supernet), "stock": stock, "same": same}
+        if label != "largest":
+            big = space.largest().resolution
+            x_big = torch.randn(batch, in_chans, big, big).contiguous(memory_format=fmt)
+            models["sandwich"] = InSandwich(supernet, arch, x_big)
         for model in models.values():  # warm-up: allocator, oneDNN primitive caches
             step_time(model, x, 3)
         t = {name: [] for name in models}
@@ -158,6 +192,12 @@ def bench(
                 ratio=statistics.median(a / b for a, b in zip(t["super"], t["same"])),
                 autograd_ms=med["autograd"],
                 ratio_autograd=statistics.median(a / b for a, b in zip(t["autograd"], t["same"])),
+                sandwich_ms=med.get("sandwich"),
+                ratio_sandwich=(
+                    statistics.median(a / b for a, b in zip(t["sandwich"], t["same"]))
+                    if "sandwich" in t
+                    else None
+                ),
                 faults={name: f / (rounds * iters) for name, f in faults.items()},
                 profile=profile,
             )
@@ -165,12 +205,17 @@ def bench(
         print(
             f"{label:10s} super {med['super']:7.1f} ms  stock {med['stock']:7.1f} ms  same ops "
             f"{med['same']:7.1f} ms  ratio vs stock {rows[-1]['ratio_stock']:.3f}  vs same ops "
-            f"{rows[-1]['ratio']:.3f} (autograd slicing {rows[-1]['ratio_autograd']:.3f})  page faults/step "
+            f"{rows[-1]['ratio']:.3f} (autograd slicing {rows[-1]['ratio_autograd']:.3f}, in the sandwich "
+            f"{_ratio(rows[-1]['ratio_sandwich'])})  page faults/step "
             f"{rows[-1]['faults']['super']:.0f} / "
             f"{rows[-1]['faults']['stock']:.0f} / {rows[-1]['faults']['same']:.0f}",
             flush=True,
         )
     return rows
+
+
+def _ratio(value: float | None) -> str:
+    return "as alone" if value is None else f"{value:.3f}"
 
 
 def malloc_note() -> str:
@@ -207,10 +252,12 @@ def main() -> None:
     worst = max(r["ratio"] for r in rows)
     worst_stock = max(r["ratio_stock"] for r in rows)
     worst_autograd = max(r["ratio_autograd"] for r in rows)
+    worst_sandwich = max(r["ratio_sandwich"] or r["ratio"] for r in rows)  # the largest: as alone
     summary = (
         f"Worst ratio against the same-ops twin (cost of weight sharing): {worst:.3f} (goal <= 1.05); "
         f"against the stock timm twin: {worst_stock:.3f}. With plain autograd slicing: {worst_autograd:.3f} "
-        "against the same-ops twin."
+        f"against the same-ops twin. In the sandwich's position (after the largest's backward; the largest "
+        f"as alone): {worst_sandwich:.3f} against the same-ops twin."
     )
     print(summary)
     if args.out:
@@ -223,17 +270,21 @@ def main() -> None:
             f"batch {args.batch}, {args.in_chans} input channel(s), channels_last {args.channels_last}, median of "
             f"{args.rounds} interleaved rounds x {args.iters} steps. 1-min load average at the start: "
             f"{load:.2f}.{malloc_note()} Page faults: minor page faults per step (supernet / stock / same ops), "
-            "i.e. fresh memory the allocator got from the kernel during the timed steps. Gradients are cleared "
-            "as an optimizer does (a parameter list set to None), not by `Module.zero_grad`.",
+            "i.e. fresh memory the allocator got from the kernel during the steps. Before each timed step, "
+            "untimed: gradients cleared as an optimizer does (a parameter list set to None), not by "
+            "`Module.zero_grad`; in the sandwich column, then the largest subnet's forward+backward, as "
+            "`supernet train` runs the other subnets after it in every step.",
             "",
             "| subnet | supernet ms | static, stock ms | static, same ops ms | ratio vs stock | ratio vs same ops "
-            "| autograd slicing: ms, ratio vs same ops | page faults per step | arch |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| autograd slicing: ms, ratio vs same ops | in the sandwich: ms, ratio vs same ops "
+            "| page faults per step | arch |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         lines += [
             f"| {r['label']} | {r['super_ms']:.1f} | {r['stock_ms']:.1f} | {r['same_ms']:.1f} | "
             f"{r['ratio_stock']:.3f} | {r['ratio']:.3f} | {r['autograd_ms']:.1f}, {r['ratio_autograd']:.3f} | "
-            f"{r['faults']['super']:.0f} / {r['faults']['stock']:.0f}"
+            + (f"{r['sandwich_ms']:.1f}, {r['ratio_sandwich']:.3f} | " if r["sandwich_ms"] else "as alone | ")
+            + f"{r['faults']['super']:.0f} / {r['faults']['stock']:.0f}"
             f" / {r['faults']['same']:.0f} | `{r['arch']}` |"
             for r in rows
         ]

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
@@ -39,9 +41,45 @@ def test_supernet_step_bench_profiles_the_smallest(tmp_path):
     )  # fmt: skip
     text = out.read_text()
     assert text.count("| random-") == 3 and "| smallest |" in text and "| largest |" in text
+    rows = {ln.split(" | ")[0]: ln.split(" | ") for ln in text.splitlines() if ln.startswith("| ")}
+    assert rows["| largest"][7] == "as alone"  # first in the sandwich: nothing before it
+    ms, ratio = rows["| smallest"][7].split(", ")
+    assert float(ms) > 0 and float(ratio) > 0
+    assert "In the sandwich's position" in text
     section = text.split("## Where the smallest subnet's extra time goes")[1]
     assert "| **all ops** |" in section
     assert section.count("\n| `aten::") >= 5  # per-op rows (slicing ops no longer need to be among them)
+
+
+@pytest.mark.parametrize("alias", [True, False])
+def test_in_sandwich_steps_the_subnet_onto_the_largest_subnets_gradients(alias):
+    import torch
+
+    sys.path.insert(0, str(EXPERIMENTS))
+    from bench_supernet_step import InSandwich
+
+    from supernet import ElasticMobileNetV2, SearchSpace
+    from supernet._alias import aliasing
+
+    space = SearchSpace.preset("mbv2-small")
+    torch.manual_seed(0)
+    net = ElasticMobileNetV2(space, num_classes=10, in_chans=1).eval()  # eval: BN uses fixed statistics
+    x_big, x = torch.randn(2, 1, 32, 32), torch.randn(2, 1, 24, 24)
+    grads = {}
+    with aliasing(alias):
+        for arch, inp in ((space.largest(), x_big), (space.smallest(), x)):
+            net.zero_grad(set_to_none=True)
+            net.set_active(arch)
+            net(inp).sum().backward()
+            grads[arch.resolution] = {
+                n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None and p.grad.any()
+            }
+        model = InSandwich(net, space.smallest(), x_big)
+        model.before_step()
+        model(x).sum().backward()
+    for n, p in net.named_parameters():
+        want = grads[32][n] + grads[24].get(n, 0)
+        torch.testing.assert_close(p.grad, want, rtol=1e-5, atol=1e-6)
 
 
 def test_rotation_puts_every_model_in_every_position():
