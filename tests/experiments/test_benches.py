@@ -43,9 +43,10 @@ def test_supernet_step_bench_profiles_the_smallest(tmp_path):
     assert text.count("| random-") == 3 and "| smallest |" in text and "| largest |" in text
     rows = {ln.split(" | ")[0]: ln.split(" | ") for ln in text.splitlines() if ln.startswith("| ")}
     assert rows["| largest"][7] == "as alone"  # first in the sandwich: nothing before it
-    ms, ratio = rows["| smallest"][7].split(", ")
-    assert float(ms) > 0 and float(ratio) > 0
-    assert "In the sandwich's position" in text
+    ms, twin_ms, ratios = rows["| smallest"][7].split(", ")
+    ratio, alone = ratios.split(" (")
+    assert float(ms) > 0 and float(twin_ms) > 0 and float(ratio) > 0 and float(alone.rstrip(")")) > 0
+    assert "The same sandwich on static twins" in text
     section = text.split("## Where the smallest subnet's extra time goes")[1]
     assert "| **all ops** |" in section
     assert section.count("\n| `aten::") >= 5  # per-op rows (slicing ops no longer need to be among them)
@@ -80,6 +81,24 @@ def test_in_sandwich_steps_the_subnet_onto_the_largest_subnets_gradients(alias):
     for n, p in net.named_parameters():
         want = grads[32][n] + grads[24].get(n, 0)
         torch.testing.assert_close(p.grad, want, rtol=1e-5, atol=1e-6)
+
+
+def test_twin_in_sandwich_runs_the_static_largest_first_and_starts_from_cleared_gradients():
+    import torch
+
+    sys.path.insert(0, str(EXPERIMENTS))
+    from bench_supernet_step import TwinInSandwich
+
+    torch.manual_seed(0)
+    twin, largest = torch.nn.Linear(3, 2), torch.nn.Linear(4, 2)
+    x, x_big = torch.randn(5, 3), torch.randn(5, 4)
+    twin(x).sum().backward()  # stale gradients a step must not add onto
+    model = TwinInSandwich(twin, largest, x_big)
+    model.before_step()
+    assert twin.weight.grad is None and largest.weight.grad is not None
+    model(x).sum().backward()
+    torch.testing.assert_close(twin.weight.grad, torch.ones(2, 1) * x.sum(0))
+    torch.testing.assert_close(largest.weight.grad, torch.ones(2, 1) * x_big.sum(0))
 
 
 def test_rotation_puts_every_model_in_every_position():
