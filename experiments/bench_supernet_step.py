@@ -160,6 +160,11 @@ def op_profile(supernet: torch.nn.Module, twin: torch.nn.Module, x: torch.Tensor
     return lines
 
 
+def paired(t: dict[str, list[float]], a: str, b: str) -> float | None:
+    """Median of the per-round time ratios a/b (None where `a` did not run)."""
+    return statistics.median(x / y for x, y in zip(t[a], t[b])) if a in t else None
+
+
 def bench(
     space: SearchSpace,
     *,
@@ -209,22 +214,14 @@ def bench(
                 super_ms=med["super"],
                 stock_ms=med["stock"],
                 same_ms=med["same"],
-                ratio_stock=statistics.median(a / b for a, b in zip(t["super"], t["stock"])),
-                ratio=statistics.median(a / b for a, b in zip(t["super"], t["same"])),
+                ratio_stock=paired(t, "super", "stock"),
+                ratio=paired(t, "super", "same"),
                 autograd_ms=med["autograd"],
-                ratio_autograd=statistics.median(a / b for a, b in zip(t["autograd"], t["same"])),
+                ratio_autograd=paired(t, "autograd", "same"),
                 sandwich_ms=med.get("sandwich"),
                 twin_sandwich_ms=med.get("twin_sandwich"),
-                ratio_sandwich=(
-                    statistics.median(a / b for a, b in zip(t["sandwich"], t["twin_sandwich"]))
-                    if "sandwich" in t
-                    else None
-                ),
-                ratio_sandwich_alone=(
-                    statistics.median(a / b for a, b in zip(t["sandwich"], t["same"]))
-                    if "sandwich" in t
-                    else None
-                ),
+                ratio_sandwich=paired(t, "sandwich", "twin_sandwich"),
+                ratio_sandwich_alone=paired(t, "sandwich", "same"),
                 faults={name: f / (rounds * iters) for name, f in faults.items()},
                 profile=profile,
             )
