@@ -193,7 +193,7 @@ def main() -> None:
     t = {name: [] for name in models}
     for r in range(args.rounds):
         for name in rotation(list(models), r):
-            t[name].append(step_time(models[name], x, args.iters))
+            t[name].append(step_time(models[name], x, args.iters)[0])
     twin = t["stock timm twin"]
     lines = [
         f"# What slicing costs a training step ({args.arch} subnet of {args.space})",

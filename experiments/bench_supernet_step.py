@@ -37,6 +37,7 @@ from supernet import ElasticMobileNetV2, SearchSpace, extract_subnet
 from supernet._alias import aliasing, use_alias
 from supernet._dwgrad import depthwise_conv2d, kernel_sizes
 from supernet.files import atomic_write_text
+from supernet.train.onednn import widen_primitive_cache
 
 
 def with_supernet_ops(model: torch.nn.Module) -> torch.nn.Module:
@@ -56,22 +57,26 @@ def clear_grads(params: list[torch.Tensor]) -> None:
         p.grad = None
 
 
-def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:
-    """Seconds per forward+backward; a model with an `after_backward()` method has it run (and timed) too.
+def step_time(model: torch.nn.Module, x: torch.Tensor, iters: int) -> tuple[float, float]:
+    """Seconds per forward+backward and, of them, per forward; a model with an `after_backward()` method
+    has it run (and timed) too.
 
     Before each step, untimed: the model's `before_step()` if it has one, else its gradients cleared."""
     after_backward = getattr(model, "after_backward", None)
     params = list(model.parameters())
     before_step = getattr(model, "before_step", None) or (lambda: clear_grads(params))
-    total = 0.0
+    total = forward = 0.0
     for _ in range(iters):
         before_step()
         t0 = time.perf_counter()
-        model(x).sum().backward()
+        loss = model(x).sum()
+        t1 = time.perf_counter()
+        loss.backward()
         if after_backward is not None:
             after_backward()
         total += time.perf_counter() - t0
-    return total / iters
+        forward += t1 - t0
+    return total / iters, forward / iters
 
 
 class InSandwich(torch.nn.Module):
@@ -197,12 +202,16 @@ def bench(
         for model in models.values():  # warm-up: allocator, oneDNN primitive caches
             step_time(model, x, 3)
         t = {name: [] for name in models}
+        fwd = {name: [] for name in models}
         faults = {name: 0 for name in models}
         for r in range(rounds):
             for name in rotation(list(models), r):
                 f0 = minor_faults()
-                t[name].append(step_time(models[name], x, iters))
+                total, forward = step_time(models[name], x, iters)
                 faults[name] += minor_faults() - f0
+                t[name].append(total)
+                fwd[name].append(forward)
+        bwd = {name: [a - b for a, b in zip(t[name], fwd[name])] for name in models}
         med = {name: 1e3 * statistics.median(v) for name, v in t.items()}
         profile = (
             op_profile(supernet, same, x, profile_iters) if profile_iters and label == "smallest" else []
@@ -216,6 +225,8 @@ def bench(
                 same_ms=med["same"],
                 ratio_stock=paired(t, "super", "stock"),
                 ratio=paired(t, "super", "same"),
+                ratio_fwd=paired(fwd, "super", "same"),
+                ratio_bwd=paired(bwd, "super", "same"),
                 autograd_ms=med["autograd"],
                 ratio_autograd=paired(t, "autograd", "same"),
                 sandwich_ms=med.get("sandwich"),
@@ -229,7 +240,7 @@ def bench(
         print(
             f"{label:10s} super {med['super']:7.1f} ms  stock {med['stock']:7.1f} ms  same ops "
             f"{med['same']:7.1f} ms  ratio vs stock {rows[-1]['ratio_stock']:.3f}  vs same ops "
-            f"{rows[-1]['ratio']:.3f} (autograd slicing {rows[-1]['ratio_autograd']:.3f}, in the sandwich "
+            f"{rows[-1]['ratio']:.3f} (forward {rows[-1]['ratio_fwd']:.3f}, backward {rows[-1]['ratio_bwd']:.3f}; autograd slicing {rows[-1]['ratio_autograd']:.3f}, in the sandwich "
             f"{_ratio(rows[-1]['ratio_sandwich'])} vs the twin in its sandwich)  page faults/step "
             f"{rows[-1]['faults']['super']:.0f} / "
             f"{rows[-1]['faults']['stock']:.0f} / {rows[-1]['faults']['same']:.0f}",
@@ -264,6 +275,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    cache_note = widen_primitive_cache()  # as `supernet train` sets it, before the first convolution
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     use_alias(True)  # the supernet as `supernet train` runs it: sliced weights as aliasing leaves
@@ -296,7 +308,8 @@ def main() -> None:
             f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} threads, "
             f"batch {args.batch}, {args.in_chans} input channel(s), channels_last {args.channels_last}, median of "
             f"{args.rounds} interleaved rounds x {args.iters} steps. 1-min load average at the start: "
-            f"{load:.2f}.{malloc_note()} Page faults: minor page faults per step (supernet / stock / same ops), "
+            f"{load:.2f}. {cache_note}.{malloc_note()} Forward / backward: the step's time up to the loss and "
+            "after it (the supernet's ratio to the same-ops twin, median of per-round ratios). Page faults: minor page faults per step (supernet / stock / same ops), "
             "i.e. fresh memory the allocator got from the kernel during the steps. Before each timed step, "
             "untimed: gradients cleared as an optimizer does (a parameter list set to None), not by "
             "`Module.zero_grad`; in the sandwich columns, then the largest subnet's forward+backward, as "
@@ -305,13 +318,14 @@ def main() -> None:
             "gradients start cleared).",
             "",
             "| subnet | supernet ms | static, stock ms | static, same ops ms | ratio vs stock | ratio vs same ops "
+            "| of which forward / backward, ratio vs same ops "
             "| autograd slicing: ms, ratio vs same ops | in the sandwich: supernet ms, same-ops twin ms, "
             "ratio (vs the twin alone) | page faults per step | arch |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         lines += [
             f"| {r['label']} | {r['super_ms']:.1f} | {r['stock_ms']:.1f} | {r['same_ms']:.1f} | "
-            f"{r['ratio_stock']:.3f} | {r['ratio']:.3f} | {r['autograd_ms']:.1f}, {r['ratio_autograd']:.3f} | "
+            f"{r['ratio_stock']:.3f} | {r['ratio']:.3f} | {r['ratio_fwd']:.3f} / {r['ratio_bwd']:.3f} | {r['autograd_ms']:.1f}, {r['ratio_autograd']:.3f} | "
             + (
                 f"{r['sandwich_ms']:.1f}, {r['twin_sandwich_ms']:.1f}, {r['ratio_sandwich']:.3f} "
                 f"({r['ratio_sandwich_alone']:.3f}) | "

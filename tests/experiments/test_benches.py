@@ -42,8 +42,10 @@ def test_supernet_step_bench_profiles_the_smallest(tmp_path):
     text = out.read_text()
     assert text.count("| random-") == 3 and "| smallest |" in text and "| largest |" in text
     rows = {ln.split(" | ")[0]: ln.split(" | ") for ln in text.splitlines() if ln.startswith("| ")}
-    assert rows["| largest"][7] == "as alone"  # first in the sandwich: nothing before it
-    ms, twin_ms, ratios = rows["| smallest"][7].split(", ")
+    assert rows["| largest"][8] == "as alone"  # first in the sandwich: nothing before it
+    fwd, bwd = rows["| smallest"][6].split(" / ")  # the step split at the loss
+    assert float(fwd) > 0 and float(bwd) > 0
+    ms, twin_ms, ratios = rows["| smallest"][8].split(", ")
     ratio, alone = ratios.split(" (")
     assert float(ms) > 0 and float(twin_ms) > 0 and float(ratio) > 0 and float(alone.rstrip(")")) > 0
     assert "The same sandwich on static twins" in text
