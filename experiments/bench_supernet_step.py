@@ -240,7 +240,8 @@ def bench(
         print(
             f"{label:10s} super {med['super']:7.1f} ms  stock {med['stock']:7.1f} ms  same ops "
             f"{med['same']:7.1f} ms  ratio vs stock {rows[-1]['ratio_stock']:.3f}  vs same ops "
-            f"{rows[-1]['ratio']:.3f} (forward {rows[-1]['ratio_fwd']:.3f}, backward {rows[-1]['ratio_bwd']:.3f}; autograd slicing {rows[-1]['ratio_autograd']:.3f}, in the sandwich "
+            f"{rows[-1]['ratio']:.3f} (forward {rows[-1]['ratio_fwd']:.3f}, backward {rows[-1]['ratio_bwd']:.3f}; "
+            f"autograd slicing {rows[-1]['ratio_autograd']:.3f}, in the sandwich "
             f"{_ratio(rows[-1]['ratio_sandwich'])} vs the twin in its sandwich)  page faults/step "
             f"{rows[-1]['faults']['super']:.0f} / "
             f"{rows[-1]['faults']['stock']:.0f} / {rows[-1]['faults']['same']:.0f}",
@@ -309,7 +310,8 @@ def main() -> None:
             f"batch {args.batch}, {args.in_chans} input channel(s), channels_last {args.channels_last}, median of "
             f"{args.rounds} interleaved rounds x {args.iters} steps. 1-min load average at the start: "
             f"{load:.2f}. {cache_note}.{malloc_note()} Forward / backward: the step's time up to the loss and "
-            "after it (the supernet's ratio to the same-ops twin, median of per-round ratios). Page faults: minor page faults per step (supernet / stock / same ops), "
+            "after it (the supernet's ratio to the same-ops twin, median of per-round ratios). Page faults: "
+            "minor page faults per step (supernet / stock / same ops), "
             "i.e. fresh memory the allocator got from the kernel during the steps. Before each timed step, "
             "untimed: gradients cleared as an optimizer does (a parameter list set to None), not by "
             "`Module.zero_grad`; in the sandwich columns, then the largest subnet's forward+backward, as "
@@ -325,7 +327,8 @@ def main() -> None:
         ]
         lines += [
             f"| {r['label']} | {r['super_ms']:.1f} | {r['stock_ms']:.1f} | {r['same_ms']:.1f} | "
-            f"{r['ratio_stock']:.3f} | {r['ratio']:.3f} | {r['ratio_fwd']:.3f} / {r['ratio_bwd']:.3f} | {r['autograd_ms']:.1f}, {r['ratio_autograd']:.3f} | "
+            f"{r['ratio_stock']:.3f} | {r['ratio']:.3f} | {r['ratio_fwd']:.3f} / {r['ratio_bwd']:.3f} | "
+            f"{r['autograd_ms']:.1f}, {r['ratio_autograd']:.3f} | "
             + (
                 f"{r['sandwich_ms']:.1f}, {r['twin_sandwich_ms']:.1f}, {r['ratio_sandwich']:.3f} "
                 f"({r['ratio_sandwich_alone']:.3f}) | "
