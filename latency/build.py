@@ -12,6 +12,7 @@ from pathlib import Path
 
 from supernet import SearchSpace
 from supernet.checks import check_int
+from supernet.outdir import check_out_file
 
 from .counts import layer_macs_params
 from .errors import LatencyTableError, OptionError, TargetError
@@ -141,8 +142,7 @@ def build_table(
     if fit_samples < 4:
         raise OptionError(f"--fit-samples must be at least 4 (the correction has 3 terms), got {fit_samples}")
     out = Path(out)
-    if out.is_dir():
-        raise OptionError(f"--out {out} is a folder; give a .json file path")
+    check_out_file(out, overwrite=True)  # before any measuring: a file path, not under a file, writable
     if target in ("macs", "params", "fpga-int8") and out.exists() and not overwrite:
         raise LatencyTableError(f"{out} exists; pass --overwrite to replace it, or another --out")
     if target in ("macs", "params"):

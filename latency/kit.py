@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from supernet import SearchSpace
-from supernet.files import atomic_write, atomic_write_text
+from supernet.files import atomic_write, atomic_write_text, make_dirs
+from supernet.outdir import check_out_dir
 
 from .build import FIT_SEED, check_positive, fit_archs
 from .errors import LatencyTableError, OptionError
@@ -76,7 +77,7 @@ def make_kit(
     if precision not in PRECISIONS:
         raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     out = Path(out)
-    if out.exists() and not out.is_dir():
+    if check_out_dir(out).exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
     settings = {
         "space_fingerprint": space.fingerprint(),
@@ -95,7 +96,7 @@ def make_kit(
             raise LatencyTableError(f"{out} is not empty; pass --overwrite or another --out")
     if overwrite and out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out, "kit folder")
     atomic_write_text(stamp, json.dumps(settings))
 
     graphs: list[dict] = []

@@ -13,6 +13,7 @@ This file is copied verbatim into every kit by `supernet latency kit`; it must n
 """
 
 import argparse
+import errno
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ TIMINGS_FORMAT = "supernet-kit-timings"
 TIMINGS_VERSION = 1
 STATS = ("median", "min", "p90", "p99")
 SAVE_EVERY_S = 5.0
+FULL = (errno.ENOSPC, errno.EDQUOT)  # errors that freeing space fixes
 
 
 class KitError(Exception):
@@ -125,7 +127,7 @@ def time_graph(ort, np, path, *, provider, threads, batch, warmup, repeats):
 def save(path, timings):
     """Write atomically, as the project's `supernet.files.atomic_write` does (this file may not import it):
     a temp file beside `path`, flushed, then renamed over it. A failed write removes the temp file, keeps
-    the previous `path` and is one line (a full disk, a read-only folder)."""
+    the previous `path` and is one line (a full disk, a read-only folder, a folder that holds no files)."""
     body = {k: v for k, v in timings.items() if k != "sha256"}
     timings["sha256"] = canonical_sha256(body)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -141,16 +143,25 @@ def save(path, timings):
         except OSError:
             pass
         if isinstance(e, OSError):
-            kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
-            raise KitError(
-                f"cannot write {path}: {e.strerror or e}; {kept}; free space or pass another --out"
-            )
+            kept = f"the previous {path.name} is unchanged" if _exists(path) else "nothing was written"
+            fix = "free space or pass another --out" if e.errno in FULL else "pass another --out"
+            raise KitError(f"cannot write {path}: {e.strerror or e}; {kept}; {fix}") from None
         raise
 
 
+def _exists(path):
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def start_or_resume(out, header):
-    if not out.exists():
-        return {**header, "times": {}, "complete": False}
+    try:
+        if not out.exists():
+            return {**header, "times": {}, "complete": False}
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise KitError(f"--out {out}: {e.strerror}; pass another --out") from None
     try:
         old = json.loads(out.read_text())
     except (OSError, ValueError):
@@ -174,7 +185,7 @@ def main(argv=None):
     p.add_argument("--stat", default=None, choices=STATS, help="the table's statistic (default: the kit's)")
     p.add_argument("--warmup", type=int, default=None, help="untimed runs per graph (default: the kit's)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per layer (default: the kit's)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
     try:
         return run(args)
@@ -184,6 +195,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("run_kit.py: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as e:  # a path the file system refuses that no check named first
+        print(f"run_kit.py: error: cannot use {e.filename}: {e.strerror}; pass another path", file=sys.stderr)
+        return 2
 
 
 def run(args):
@@ -220,6 +234,7 @@ def run(args):
         "device": device_facts(ort, np),
     }
     timings = start_or_resume(out, header)
+    save(out, timings)  # before any timing: an --out that cannot be written fails now, not minutes later
     todo = [g for g in manifest["graphs"] if g["name"] not in timings["times"]]
     total, done, last = len(manifest["graphs"]), len(manifest["graphs"]) - len(todo), time.monotonic()
     if done and not args.quiet:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from supernet import ArchConfig, SearchSpace, SupernetError
-from supernet.files import atomic_write_text
+from supernet.files import atomic_write_text, make_dirs
 
 from .errors import LatencyTableError, MissingEntryError
 from .layers import LayerSpec, arch_layers
@@ -206,7 +206,7 @@ class LatencyTable:
     def save(self, path: str | Path) -> None:
         """Atomic write (temp file + os.replace): an interrupted build never leaves a half-written table."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod

@@ -146,7 +146,9 @@ def version() -> str:
 
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, name: str) -> int:
     """Run a parsed command: bad input is one line and exit 2; Ctrl-C exit 130; a closed pipe
-    (`supernet latency show ... | head`) ends quietly instead of with a traceback."""
+    (`supernet latency show ... | head`) ends quietly instead of with a traceback. An OS error that no
+    check turned into a message first (a path the file system refuses, e.g. a name too long) is one line
+    naming the path, exit 2."""
     try:
         return int(func(args) or 0)
     except SupernetError as e:
@@ -160,3 +162,12 @@ def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+    except OSError as e:
+        from .files import os_reason
+
+        path = str(e.filename) if e.filename is not None else ""
+        if len(path) > 160:
+            path = f"{path[:100]}...{path[-50:]}"
+        what = f"cannot use {path}: {os_reason(e)}; give another path, then rerun" if path else os_reason(e)
+        print(f"{name}: error: {what}", file=sys.stderr)
+        return 2

@@ -1,8 +1,9 @@
 """File writes and hashes shared by checkpoints, latency tables, FPGA configs, exports and search logs.
 
 Every write is atomic (a temp file beside the target, then `os.replace`), so readers see the old file or
-the new one, never half. A write that fails for lack of space, a read-only file system or permissions
-becomes an `OutputError`: one line naming the file, what happened, and that the previous file survived.
+the new one, never half. A write that fails (no space, a read-only file system, permissions, a folder that
+cannot hold files such as /proc, a name too long) becomes an `OutputError`: one line naming the file,
+what happened, and that the previous file survived.
 """
 
 from __future__ import annotations
@@ -27,13 +28,32 @@ _DISK_ERRORS = {
 }
 
 
+def os_reason(e: OSError) -> str:
+    """What went wrong, in words, for a failed file-system call."""
+    if e.errno == errno.ENAMETOOLONG:
+        return "a name in the path is longer than the file system allows (usually 255 bytes)"
+    return _DISK_ERRORS.get(e.errno, (e.strerror or e.__class__.__name__).lower())
+
+
 def disk_error(path: str | Path, e: OSError, survived: str | None = None) -> OutputError:
     """A one-line `OutputError` for a failed write of `path`, saying what survived (e.g. the previous file)."""
-    what = _DISK_ERRORS.get(e.errno, e.strerror or e.__class__.__name__)
+    what = os_reason(e)
     kept = f"; {survived}" if survived else ""
-    err = OutputError(f"cannot write {path}: {what}{kept}; free space or choose another --out, then rerun")
+    fix = "free space or choose another --out" if e.errno in _DISK_ERRORS else "choose another --out"
+    err = OutputError(f"cannot write {path}: {what}{kept}; {fix}, then rerun")
     err.path, err.reason = Path(path), what
     return err
+
+
+def make_dirs(path: str | Path, what: str = "folder", option: str = "--out") -> Path:
+    """`path.mkdir(parents=True, exist_ok=True)`; a failure is one `OutputError` line naming `option`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = "a file has that name" if isinstance(e, FileExistsError) else os_reason(e)
+        raise OutputError(f"cannot create {what} {path}: {why}; choose another {option}") from None
+    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -41,17 +61,17 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
 
     The temp file sits beside `path` (same file system, so the rename is atomic) and is removed if
     `write` fails. The result is world-readable like a plainly written file (mkstemp makes it private).
-    Disk-full, read-only and permission failures raise `OutputError` naming the file; any earlier
-    version of `path` is left untouched.
+    Any OS error (disk full, read-only, permissions, a folder that cannot hold files) raises `OutputError`
+    naming the file; any earlier version of `path` is left untouched.
     """
     path = Path(path)
-    survived = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+    survived = "nothing was written"
     try:
+        if path.exists():
+            survived = f"the previous {path.name} is unchanged"
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     except OSError as e:
-        if e.errno in _DISK_ERRORS:
-            raise disk_error(path, e, survived)
-        raise
+        raise disk_error(path, e, survived) from None
     os.close(fd)
     try:
         write(tmp)
@@ -59,8 +79,8 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
-            raise disk_error(path, e, survived)
+        if isinstance(e, OSError):
+            raise disk_error(path, e, survived) from None
         if isinstance(e, RuntimeError) and "No space left" in str(e):  # torch.save/safetensors wrap errno
             raise disk_error(path, OSError(errno.ENOSPC, "No space left on device"), survived)
         raise

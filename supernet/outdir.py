@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError
+from .files import os_reason
 
 LOCK = ".lock"
 STAGING_PREFIX = ".staging-"
@@ -27,7 +28,13 @@ STAGING_PREFIX = ".staging-"
 
 def check_out_dir(path: str | Path, option: str = "--out") -> Path:
     """`path` if a folder can be created or used there; else OutputError naming the option and why."""
-    p = Path(path)
+    try:
+        return _check_out_dir(Path(path), option)
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise OutputError(f"{option} {path}: {os_reason(e)}; choose another path") from None
+
+
+def _check_out_dir(p: Path, option: str) -> Path:
     if p.exists() and not p.is_dir():
         raise OutputError(f"{option} {p} is an existing file; allowed: a folder, new or existing")
     ancestor = p
@@ -51,10 +58,16 @@ def check_out_dir(path: str | Path, option: str = "--out") -> Path:
 def check_out_file(path: str | Path, option: str = "--out", overwrite: bool = False) -> Path:
     """An output file: its folder must pass `check_out_dir`; an existing file needs `overwrite`."""
     p = Path(path)
-    if p.is_dir():
+    try:
+        is_dir, exists = p.is_dir(), p.exists()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise OutputError(f"{option} {p}: {os_reason(e)}; choose another path") from None
+    if is_dir:
         raise OutputError(f"{option} {p} is a folder; allowed: a file path")
+    if p.parent.is_file():
+        raise OutputError(f"{option} {p} lies under the file {p.parent}; allowed: a path under a folder")
     check_out_dir(p.parent, option)
-    if p.exists() and not overwrite:
+    if exists and not overwrite:
         raise OutputError(
             f"{option} {p} already exists; pass --overwrite to replace it or choose another path"
         )
@@ -100,7 +113,9 @@ class FolderLock:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputError(f"cannot create {self.what} {self.folder}: {e.strerror}; choose another --out")
+            raise OutputError(
+                f"cannot create {self.what} {self.folder}: {os_reason(e)}; choose another --out"
+            )
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}
         for _ in range(2):
             try:

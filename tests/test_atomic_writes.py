@@ -127,3 +127,40 @@ def test_an_onnx_export_to_a_file_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(files.OutputError, match="m.onnx: the disk is full"):
         export_onnx(torch.nn.Conv2d(3, 5, 3), example, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+@pytest.mark.parametrize(
+    "where, errno_, words",
+    [
+        ("replace", 28, "the disk is full; the previous t.json is unchanged; free space"),
+        ("replace", 5, "input/output error; the previous t.json is unchanged; choose another --out"),
+        ("mkstemp", 2, "no such file or directory; the previous t.json is unchanged; choose another --out"),
+        ("mkstemp", 36, "longer than the file system allows (usually 255 bytes); the previous t.json"),
+    ],
+)
+def test_every_os_error_of_a_write_is_one_output_error_and_keeps_the_file(
+    tmp_path, monkeypatch, where, errno_, words
+):
+    import os
+
+    from supernet import files
+
+    path = files.write_json(tmp_path / "t.json", {"a": 1})
+    before = path.read_bytes()
+    failing = lambda *a, **k: (_ for _ in ()).throw(OSError(errno_, os.strerror(errno_)))  # noqa: E731
+    monkeypatch.setattr(files.os if where == "replace" else files.tempfile, where, failing)
+    with pytest.raises(files.OutputError, match=f"cannot write {path}: ") as e:
+        files.write_json(path, {"a": 2})
+    assert words in str(e.value) and e.value.__cause__ is None
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["t.json"]
+
+
+def test_a_folder_that_cannot_be_made_is_one_output_error(tmp_path):
+    from supernet import files
+
+    (tmp_path / "f").write_text("a file\n")
+    with pytest.raises(files.OutputError, match=r"cannot create kit folder .*/f/k: .* choose another --out"):
+        files.make_dirs(tmp_path / "f" / "k", "kit folder")
+    with pytest.raises(files.OutputError, match="a file has that name"):
+        files.make_dirs(tmp_path / "f")
+    assert files.make_dirs(tmp_path / "new" / "deeper").is_dir()

@@ -30,6 +30,7 @@ from tests.cli_runner import CliRunner
 ROOT = Path(__file__).parents[1]
 TINY = ROOT / "tests" / "spaces" / "tiny.yaml"
 SMALLEST = "r12_w0.5d1k3e2_w0.5d1k3e2"
+LONG = "a name in the path is longer than the file system allows"
 
 
 def _tamper_pointer(run: Path, change) -> None:
@@ -277,6 +278,28 @@ CASES = {
         ["deploy", "already holds an export", "--overwrite"],
     ),
     # tune outputs: the same guard, before Ray starts
+    "out-name-too-long": ([*TRAIN, "--out", "{w}/" + "a" * 300], ["--out", LONG]),
+    "checkpoint-name-too-long": (
+        ["export", "--checkpoint", "{w}/" + "a" * 300, "--arch", SMALLEST, "--out", "{w}/new-export"],
+        ["cannot use", LONG],
+    ),
+    "lut-name-too-long": (["latency", "show", "--lut", "{w}/" + "a" * 300, SMALLEST], ["cannot use", LONG]),
+    "kit-out-name-too-long": (
+        ["latency", "kit", "--space", str(TINY), "--out", "{w}/" + "a" * 300],
+        ["--out", LONG],
+    ),
+    "kit-out-in-proc": (
+        ["latency", "kit", "--space", str(TINY), "--out", "/proc/kit"],
+        ["/proc/kit", "--out"],
+    ),
+    "table-out-under-file": (
+        ["latency", "build", "--space", str(TINY), "--target", "macs", "--out", "{w}/a-file/t.json"],
+        ["--out", "lies under the file", "a-file"],
+    ),
+    "table-out-in-proc": (  # /proc holds no new files, even for root
+        ["latency", "build", "--space", str(TINY), "--target", "macs", "--out", "/proc/t.json"],
+        ["/proc", "--out"],
+    ),
     "tune-out-file": (
         ["tune", "--out", "{w}/a-file"],
         ["--out", "a-file", "existing file", "allowed: a folder"],

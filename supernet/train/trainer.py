@@ -69,7 +69,7 @@ class Trainer:
         self.space = SearchSpace.resolve(config.space)
         self._lock: FolderLock | None = None
         self.bundle = bundle  # None: opened in _setup; given: loaded by `procs.run_data(config)` already
-        created = not self.out.exists()
+        created = not _exists(self.out)
         try:
             self._claim()  # before any data is read: a busy or mismatched run directory fails in a second
             self._setup()
@@ -380,3 +380,12 @@ class Trainer:
         }
         self._log(final)
         return final
+
+
+def _exists(path: Path) -> bool:
+    """`path.exists()`, False where the path cannot even be looked up (e.g. a name too long: the run
+    directory's check then says so in one line)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False

@@ -34,9 +34,10 @@ NO_TORCH = (
 )
 
 
-def run_runner(python: str, kit: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_runner(python: str, kit: Path, out: Path, *extra: str, timeout=None) -> subprocess.CompletedProcess:
     argv = [python, "-c", NO_TORCH, str(kit / "run_kit.py"), "--out", str(out), "--quiet", *extra]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=kit.parent, env={"PATH": "/usr/bin:/bin"})
+    env = {"PATH": "/usr/bin:/bin"}
+    return subprocess.run(argv, capture_output=True, text=True, cwd=kit.parent, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +303,14 @@ def test_runner_in_a_venv_with_only_numpy_and_onnxruntime(kit, tmp_path):
     report = validate_timings(LatencyTable.load(table_path), out)
     errors = [abs(e) for e in report.errors_pct]
     assert statistics.median(errors) <= 10, errors
+
+
+@pytest.mark.parametrize("out", ["a-file/t.json", "a" * 300 + ".json"])
+def test_runner_refuses_an_out_it_cannot_write_before_timing_anything(kit, tmp_path, out):
+    (tmp_path / "a-file").write_text("a file, not a folder\n")
+    # 10^7 runs per graph would take hours: the refusal must come before any timing
+    result = run_runner(sys.executable, kit, tmp_path / out, "--repeats", "10000000", timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "pass another --out" in lines[0] and str(tmp_path) in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
