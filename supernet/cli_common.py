@@ -144,6 +144,15 @@ def version() -> str:
         return "unknown"
 
 
+def one_line(e: BaseException) -> str:
+    """An error's message; one raised in a DataLoader worker (which torch re-raises with the worker's
+    traceback in its text) is reduced to the original message."""
+    text = str(e)
+    if "\nOriginal Traceback" in text:
+        text = text.rstrip().splitlines()[-1].split(": ", 1)[-1]
+    return text
+
+
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, name: str) -> int:
     """Run a parsed command: bad input is one line and exit 2; Ctrl-C exit 130; a closed pipe
     (`supernet latency show ... | head`) ends quietly instead of with a traceback. An OS error that no
@@ -152,7 +161,7 @@ def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse
     try:
         return int(func(args) or 0)
     except SupernetError as e:
-        print(f"{name}: error: {e}", file=sys.stderr)
+        print(f"{name}: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)

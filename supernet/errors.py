@@ -21,5 +21,9 @@ class OutputError(SupernetError):
     """An output that cannot or must not be written (exists, read-only, disk full, locked by another run)."""
 
 
+class DataError(SupernetError):
+    """A data set that is missing or unreadable (a missing folder, a file that does not decode)."""
+
+
 class InputFileError(SupernetError):
     """A file the project reads (JSON config, arch, checkpoint description) that is unreadable or malformed."""

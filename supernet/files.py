@@ -32,7 +32,11 @@ def os_reason(e: OSError) -> str:
     """What went wrong, in words, for a failed file-system call."""
     if e.errno == errno.ENAMETOOLONG:
         return "a name in the path is longer than the file system allows (usually 255 bytes)"
-    return _DISK_ERRORS.get(e.errno, (e.strerror or e.__class__.__name__).lower())
+    if e.errno in _DISK_ERRORS:
+        return _DISK_ERRORS[e.errno]
+    if e.strerror:
+        return e.strerror.lower()
+    return (str(e).splitlines() or [""])[0] or e.__class__.__name__
 
 
 def disk_error(path: str | Path, e: OSError, survived: str | None = None) -> OutputError:

@@ -18,17 +18,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ..errors import SupernetError
+from ..errors import DataError
 from ..preprocess import Preprocessing
 from . import contract
 from .augment import Augmentation
 from .contract import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from .decode import load_rgb
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-
-
-class DataError(SupernetError):
-    """A data set that is missing or unreadable."""
 
 
 class TensorImageDataset(Dataset):
@@ -312,7 +309,7 @@ def _imagefolder(
     trees = {}
     for split in ("train", "val"):
         try:
-            trees[split] = ImageFolder(str(root / split))  # the train tree is scanned once
+            trees[split] = ImageFolder(str(root / split), loader=load_rgb)  # the train tree is scanned once
         except (FileNotFoundError, OSError) as e:  # no class folders, or class folders without images
             raise DataError(
                 f"imagefolder {root / split} has no usable class folders ({str(e).splitlines()[0]}); "
@@ -332,7 +329,7 @@ def _imagefolder(
         name="imagefolder",
         train=train,
         val=Subset(plain, val_idx.tolist()),
-        test=ImageFolder(str(root / "val"), transform=plain.transform),
+        test=ImageFolder(str(root / "val"), transform=plain.transform, loader=load_rgb),
         calib_source=Subset(plain, train_idx.tolist()),
         in_chans=3,
         num_classes=len(plain.classes),

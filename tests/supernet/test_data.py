@@ -104,3 +104,57 @@ def test_cifar10_reader_on_small_batches_and_refuses_code_in_pickles(tmp_path):
     (root / "test_batch").write_bytes(pickle.dumps({"data": Evil(), "labels": []}))
     with pytest.raises(SupernetError, match="disallowed object builtins.print"):
         load_data("cifar10", data_dir=str(tmp_path))
+
+
+def _png_bytes(value: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((12, 12), value, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (b"not an image", "not an image format PIL recognises"),
+        (_png_bytes(7)[:50], "image file is truncated"),  # cut inside its pixel data: the header reads
+        (b"", "not an image format PIL recognises"),
+    ],
+)
+def test_an_image_file_that_does_not_decode_is_a_data_error_naming_it(tmp_path, content, why):
+    from supernet.train.decode import load_rgb
+
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    good.write_bytes(_png_bytes(7))
+    bad.write_bytes(content)
+    image = load_rgb(str(good))
+    assert image.mode == "RGB" and image.size == (12, 12) and image.getpixel((0, 0)) == (7, 7, 7)
+    with pytest.raises(SupernetError, match=f"cannot decode image {bad} .*{why}") as e:
+        load_rgb(str(bad))
+    assert "allowed: an image file PIL reads" in str(e.value)
+
+
+def test_a_corrupt_image_in_a_loader_worker_is_one_line_naming_the_file(tmp_path, capsys):
+    from supernet_cli import main
+
+    for split in ("train", "val"):
+        for c in range(2):
+            (tmp_path / "data" / split / f"c{c}").mkdir(parents=True)
+            for i in range(12):
+                (tmp_path / "data" / split / f"c{c}" / f"{i}.png").write_bytes(_png_bytes(50 * c + i))
+    bad = tmp_path / "data" / "train" / "c1" / "5.png"
+    bad.write_bytes(b"GIF89a broken")
+    space = Path(__file__).parents[1] / "spaces" / "tiny.yaml"
+    argv = ["train", "--space", str(space), "--dataset", "imagefolder", "--data", str(tmp_path / "data"),
+            "--img-size", "16", "--epochs", "1", "--batch-size", "4", "--calib-images", "4", "--nproc", "1",
+            "--loader-workers", "1", "--val-fraction", "0.2", "--out", str(tmp_path / "run"), "-q"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert err[-1] == (
+        f"supernet train: error: cannot decode image {bad} (not an image format PIL recognises); "
+        "allowed: an image file PIL reads (JPEG, PNG, ...): replace or remove it"
+    )
