@@ -17,11 +17,12 @@ if TYPE_CHECKING:
     from .space import SearchSpace
 
 _STAGE = r"w(?P<w>\d+(\.\d+)?)d(?P<d>\d+)k(?P<k>\d+(\.\d+)*)e(?P<e>\d+(\.\d+)*)"
-_STAGE_RE = re.compile(f"^{_STAGE}$")
+_STAGE_RE = re.compile(f"^{_STAGE}$", re.ASCII)  # ASCII digits only: int() would take any script
 _ARCH_RE = re.compile(
     r"r\d+(_"
     + _STAGE.replace("?P<w>", "").replace("?P<d>", "").replace("?P<k>", "").replace("?P<e>", "")
-    + ")+"
+    + ")+",
+    re.ASCII,
 )
 
 
@@ -144,7 +145,7 @@ class ArchConfig:
     @classmethod
     def from_string(cls, text: str) -> ArchConfig:
         parts = text.strip().split("_")
-        if not parts[0].startswith("r") or not parts[0][1:].isdigit():
+        if not parts[0].startswith("r") or not (parts[0][1:].isascii() and parts[0][1:].isdigit()):
             raise ArchError(f"arch string must start with r<resolution>, got {parts[0]!r}")
         widths, depths, kernels, exps = [], [], [], []
         for part in parts[1:]:

@@ -159,3 +159,13 @@ def test_malformed_arch_json():
         ArchConfig.from_json('{"resolution": 32}')
     with pytest.raises(ArchError, match="not of the form"):
         ArchConfig.from_string("r32_bogus")
+
+
+@pytest.mark.parametrize(
+    "text", ["r32_w1d2k3.3e6.\u0664", "r\u0663\u0662_w1d2k3.3e6.4", "r32_w\uff11d2k3.3e6.4"]
+)
+def test_arch_strings_take_ascii_digits_only(text):
+    """int() reads digits of any script (Arabic-Indic, full-width); a canonical arch string has none."""
+    assert ArchConfig.from_string("r32_w1d2k3.3e6.4").resolution == 32
+    with pytest.raises(ArchError, match="arch string"):
+        ArchConfig.from_string(text)
