@@ -19,13 +19,48 @@ from .files import atomic_write_text
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
-def _sorted_unique(name: str, values, kind=float) -> tuple:
-    try:
-        vals = tuple(sorted({kind(v) for v in values}))
-    except (TypeError, ValueError):
-        raise SpaceError(f"space field {name} must be a list of numbers, got {values!r}")
+# What a field may hold (inclusive ranges). Generous, but a typo (1e300, a bool, 2.7 channels, NaN) is
+# refused here in one line rather than failing later deep inside model building or not at all.
+_INTS = {
+    "resolutions": (8, 1024),  # as `supernet train --img-size`
+    "depths": (1, 32),
+    "kernel_sizes": (1, 15),
+    "base_chs": (1, 4096),
+    "stride": (1, 2),
+    "stem_chs": (1, 4096),
+    "first_chs": (1, 4096),
+    "head_chs": (1, 16384),
+    "channel_divisor": (1, 1024),
+}
+_FLOATS = {"width_mults": (0.0, 8.0), "exp_ratios": (0.0, 16.0)}  # (lo, hi]
+
+
+def _number(name: str, v, where: str):
+    """`v` as the field's kind, within its range; anything else is one SpaceError naming the field."""
+    if name in _INTS:
+        lo, hi = _INTS[name]
+        ok = (
+            not isinstance(v, bool)
+            and isinstance(v, (int, float))
+            and float(v).is_integer()
+            and lo <= v <= hi
+        )
+        if not ok:
+            raise SpaceError(f"{where}{name}: {v!r} is not allowed; allowed: whole numbers in [{lo}, {hi}]")
+        return int(v)
+    lo, hi = _FLOATS[name]
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and lo < v <= hi
+    if not ok:
+        raise SpaceError(f"{where}{name}: {v!r} is not allowed; allowed: numbers in ({lo:g}, {hi:g}]")
+    return float(v)
+
+
+def _sorted_unique(name: str, values, where: str = "space field ") -> tuple:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise SpaceError(f"{where}{name} must be a list of numbers, got {values!r}")
+    vals = tuple(sorted({_number(name, v, where) for v in values}))
     if not vals:
-        raise SpaceError(f"space field {name} must list at least one choice")
+        raise SpaceError(f"{where}{name} must list at least one choice")
     return vals
 
 
@@ -41,20 +76,13 @@ class StageSpace:
     exp_ratios: tuple[float, ...] = (6.0,)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "depths", _sorted_unique("depths", self.depths, int))
-        object.__setattr__(self, "width_mults", _sorted_unique("width_mults", self.width_mults))
-        object.__setattr__(self, "kernel_sizes", _sorted_unique("kernel_sizes", self.kernel_sizes, int))
-        object.__setattr__(self, "exp_ratios", _sorted_unique("exp_ratios", self.exp_ratios))
-        if self.stride not in (1, 2):
-            raise SpaceError(f"stage stride {self.stride} is not allowed; allowed: 1, 2")
-        if (
-            min(self.depths) < 1
-            or self.base_chs < 1
-            or min(self.width_mults) <= 0
-            or min(self.exp_ratios) <= 0
-        ):
-            raise SpaceError("stage depths, base_chs, width_mults and exp_ratios must be positive")
-        if any(k % 2 == 0 or k < 1 for k in self.kernel_sizes):
+        for name in ("depths", "width_mults", "kernel_sizes", "exp_ratios"):
+            object.__setattr__(self, name, _sorted_unique(name, getattr(self, name), "stage "))
+        if self.stride not in (1, 2) or isinstance(self.stride, bool):
+            raise SpaceError(f"stage stride {self.stride!r} is not allowed; allowed: 1, 2")
+        object.__setattr__(self, "stride", int(self.stride))
+        object.__setattr__(self, "base_chs", _number("base_chs", self.base_chs, "stage "))
+        if any(k % 2 == 0 for k in self.kernel_sizes):
             raise SpaceError(
                 f"stage kernel_sizes {list(self.kernel_sizes)} must be odd; allowed e.g. 3, 5, 7"
             )
@@ -73,7 +101,11 @@ class SearchSpace:
     channel_divisor: int = 8
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "resolutions", _sorted_unique("resolutions", self.resolutions, int))
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SpaceError(f"space field name must be a non-empty string, got {self.name!r}")
+        object.__setattr__(self, "resolutions", _sorted_unique("resolutions", self.resolutions))
+        for name in ("stem_chs", "first_chs", "head_chs", "channel_divisor"):
+            object.__setattr__(self, name, _number(name, getattr(self, name), "space field "))
         object.__setattr__(
             self, "stages", tuple(s if isinstance(s, StageSpace) else StageSpace(**s) for s in self.stages)
         )

@@ -1,5 +1,6 @@
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -114,6 +115,43 @@ def test_malformed_space_files_give_one_line_errors(tmp_path, text, message):
     with pytest.raises(SpaceError, match=message) as info:
         SearchSpace.load(path)
     assert "\n" not in str(info.value)
+
+
+TINY_TEXT = (Path(__file__).parents[1] / "spaces" / "tiny.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("width_mults: [0.5, 1.0]", "width_mults: [.nan, 1.0]", "stage width_mults: nan is not allowed; allowed: numbers in (0, 8]"),
+        ("width_mults: [0.5, 1.0]", "width_mults: [0.5, 1.0e+300]", "stage width_mults: 1e+300 is not allowed"),
+        ("exp_ratios: [2, 3]", "exp_ratios: [0, 3]", "stage exp_ratios: 0 is not allowed; allowed: numbers in (0, 16]"),
+        ("kernel_sizes: [3, 5]", "kernel_sizes: [3, 99]", "stage kernel_sizes: 99 is not allowed; allowed: whole numbers in [1, 15]"),
+        ("kernel_sizes: [3, 5]", "kernel_sizes: [3, 4]", "kernel_sizes [3, 4] must be odd"),
+        ("depths: [1, 2]", "depths: [1, 2.7]", "stage depths: 2.7 is not allowed; allowed: whole numbers in [1, 32]"),
+        ("depths: [1, 2]", "depths: 2", "stage depths must be a list of numbers, got 2"),
+        ("depths: [1, 2]", "depths: []", "stage depths must list at least one choice"),
+        ("stride: 2", "stride: 2.5", "stage stride 2.5 is not allowed; allowed: 1, 2"),
+        ("base_chs: 8", "base_chs: -8", "stage base_chs: -8 is not allowed; allowed: whole numbers in [1, 4096]"),
+        ("resolutions: [12, 16]", "resolutions: [12, 100000]", "space field resolutions: 100000 is not allowed; allowed: whole numbers in [8, 1024]"),
+        ("channel_divisor: 4", "channel_divisor: 0", "space field channel_divisor: 0 is not allowed; allowed: whole numbers in [1, 1024]"),
+        ("stem_chs: 8", "stem_chs: true", "space field stem_chs: True is not allowed"),
+        ("name: tiny", "name: [1, 2]", "space field name must be a non-empty string, got [1, 2]"),
+    ],
+)  # fmt: skip
+def test_space_fields_out_of_range_or_of_the_wrong_kind_are_one_line(tmp_path, old, new, message):
+    """Each was once accepted (and failed later, deep in model building, or never) or a traceback."""
+    path = tmp_path / "bad.yaml"
+    assert old in TINY_TEXT
+    path.write_text(TINY_TEXT.replace(old, new, 1))
+    with pytest.raises(SpaceError) as info:
+        SearchSpace.load(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(TINY_TEXT.replace("depths: [1, 2]", "depths: [1.0, 2]", 1))  # an integral float is that int
+    assert SearchSpace.load(ok).stages[0].depths == (1, 2) and isinstance(
+        SearchSpace.load(ok).stages[0].depths[1], int
+    )
 
 
 def test_missing_space_file():
