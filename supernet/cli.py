@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from .cli_common import (
@@ -173,6 +174,7 @@ def _run_training(args: argparse.Namespace):
 
     cache_note = widen_primitive_cache()  # before any convolution of this process or of the ranks it starts
     cache_note += for_training()  # aliasing leaves here and in the ranks; a bad SUPERNET_SLICE is refused
+    _check_kernel_env()
     config = train_config_from_args(args)
     from .distributed.cluster import check_job_paths
     from .space import SearchSpace
@@ -222,6 +224,14 @@ def _train_here(config, args: argparse.Namespace, cache_note: str) -> dict:
     trainer = Trainer(config, bundle=bundle)
     say()
     return trainer.fit()
+
+
+def _check_kernel_env() -> None:
+    """The kernel switches take two values each; any other is refused before anything starts."""
+    for name, allowed in (("SUPERNET_DW_GRAD", ("c", "torch")), ("SUPERNET_CUDA_CONV", ("native", "cudnn"))):
+        value = os.environ.get(name)
+        if value is not None and value not in allowed:
+            raise SupernetError(f"{name}={value!r}: expected {allowed[0]!r} (the default) or {allowed[1]!r}")
 
 
 def _dw_kernel_note(config) -> str:

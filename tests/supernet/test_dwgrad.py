@@ -164,3 +164,25 @@ def test_an_unusable_cache_home_falls_back_to_the_temporary_directory(monkeypatc
     assert got.parent == Path(tempfile.gettempdir()) and got.name.startswith("supernet-")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ok"))
     assert _dwgrad._cache_dir() == tmp_path / "ok" / "supernet"
+
+
+@pytest.mark.parametrize(
+    "name, value", [("SUPERNET_DW_GRAD", "bogus"), ("SUPERNET_DW_GRAD", ""), ("SUPERNET_CUDA_CONV", "cuDNN")]
+)
+def test_a_kernel_switch_with_another_value_is_refused_before_anything_starts(
+    monkeypatch, tmp_path, capsys, name, value
+):
+    from supernet_cli import main
+
+    monkeypatch.setenv(name, value)
+    assert main(["train", "--epochs", "1", "--dataset", "synthetic", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"supernet train: error: {name}={value!r}: expected "
+        + (
+            "'c' (the default) or 'torch'"
+            if name == "SUPERNET_DW_GRAD"
+            else "'native' (the default) or 'cudnn'"
+        )
+    ]
+    assert not (tmp_path / "run").exists()
