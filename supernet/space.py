@@ -13,6 +13,7 @@ import yaml
 from timm.layers import make_divisible
 
 from .arch import ArchConfig
+from .checks import check_float, check_int
 from .errors import SpaceError
 from .files import atomic_write_text
 
@@ -38,21 +39,12 @@ _FLOATS = {"width_mults": (0.0, 8.0), "exp_ratios": (0.0, 16.0)}  # (lo, hi]
 def _number(name: str, v, where: str):
     """`v` as the field's kind, within its range; anything else is one SpaceError naming the field."""
     if name in _INTS:
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)  # 2.0 from a JSON writer means 2
         lo, hi = _INTS[name]
-        ok = (
-            not isinstance(v, bool)
-            and isinstance(v, (int, float))
-            and float(v).is_integer()
-            and lo <= v <= hi
-        )
-        if not ok:
-            raise SpaceError(f"{where}{name}: {v!r} is not allowed; allowed: whole numbers in [{lo}, {hi}]")
-        return int(v)
+        return check_int(f"{where}{name}", v, lo=lo, hi=hi, error=SpaceError)
     lo, hi = _FLOATS[name]
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and lo < v <= hi
-    if not ok:
-        raise SpaceError(f"{where}{name}: {v!r} is not allowed; allowed: numbers in ({lo:g}, {hi:g}]")
-    return float(v)
+    return check_float(f"{where}{name}", v, lo=lo, hi=hi, lo_open=True, error=SpaceError)
 
 
 def _sorted_unique(name: str, values, where: str = "space field ") -> tuple:
