@@ -196,7 +196,8 @@ def main(argv=None):
         print("run_kit.py: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except OSError as e:  # a path the file system refuses that no check named first
-        print(f"run_kit.py: error: cannot use {e.filename}: {e.strerror}; pass another path", file=sys.stderr)
+        where = f"cannot use {e.filename}: " if e.filename is not None else ""
+        print(f"run_kit.py: error: {where}{e.strerror or e}; pass another path", file=sys.stderr)
         return 2
 
 
