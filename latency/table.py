@@ -265,9 +265,8 @@ class LatencyTable:
     def load(cls, path: str | Path) -> LatencyTable:
         path = Path(path)
         if not path.is_file():
-            raise LatencyTableError(
-                f"latency table not found: {path} (make one with `supernet latency build`)"
-            )
+            what = "is a folder, not a table file" if path.is_dir() else "not found"
+            raise LatencyTableError(f"latency table {what}: {path} (make one with `supernet latency build`)")
         try:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -129,8 +129,9 @@ class ArchConfig:
                 raise ArchError(msg if str(p) in msg else f"arch file {p}: {msg.removeprefix('arch ')}")
         if _ARCH_RE.fullmatch(str(path).strip()):
             return cls.from_string(str(path))
+        what = "is a folder" if p.is_dir() else "not found"
         raise ArchError(
-            f"arch file not found: {path} (give an arch JSON file or a canonical arch string such as "
+            f"arch file {what}: {path} (give an arch JSON file or a canonical arch string such as "
             "r32_w1d2k3.5e6.4_w0.75d1k3e3)"
         )
 

@@ -300,6 +300,11 @@ CASES = {
         ["latency", "build", "--space", str(TINY), "--target", "macs", "--out", "/proc/t.json"],
         ["/proc", "--out"],
     ),
+    "lut-is-a-folder": (
+        ["latency", "show", "--lut", "{w}/imagenet", SMALLEST],
+        ["latency table is a folder", "imagenet"],
+    ),
+    "arch-is-a-folder": ([*EXPORT, "--arch", "{w}/imagenet"], ["arch file is a folder", "imagenet"]),
     "tune-out-file": (
         ["tune", "--out", "{w}/a-file"],
         ["--out", "a-file", "existing file", "allowed: a folder"],
