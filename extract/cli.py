@@ -7,6 +7,7 @@ import math
 import shutil
 from pathlib import Path
 
+from latency.onnx import check_provider_name
 from supernet.checks import MAX_SEED, float_arg, int_arg
 from supernet.cli_common import (
     ARCH_HELP,
@@ -112,6 +113,7 @@ def _start_extract(args: argparse.Namespace) -> dict:
         raise ExtractError(
             f"--evals {args.evals} is fewer than the {len(budgets)} budgets; give at least one per budget"
         )
+    check_provider_name(args.provider)
     _check_out(out, args.overwrite or args.resume, resumable=True)
     set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
@@ -261,6 +263,7 @@ def _run_export(args: argparse.Namespace) -> dict:
     from .pipeline import checkpoint_eval_data, latency_spec, open_checkpoint, open_table, source_info
 
     out = Path(args.out)
+    check_provider_name(args.provider)
     _check_out(out, args.overwrite)
     set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)

@@ -89,6 +89,16 @@ def check_provider(provider: str) -> None:
         )
 
 
+def check_provider_name(provider: str) -> None:
+    """TargetError unless `provider` is an execution provider onnxruntime knows, here or on another device
+    (a model may ship to a machine with providers this one lacks; a typo is refused)."""
+    import onnxruntime as ort
+
+    known = ort.get_all_providers()
+    if provider not in known:
+        raise TargetError(f"unknown onnxruntime execution provider {provider!r}; known: {', '.join(known)}")
+
+
 def ort_session(model: bytes | str | Path, threads: int = 1, provider: str = CPU_PROVIDER):
     """An onnxruntime session on `provider` with `threads` intra-op threads and full graph optimisation:
     how latency tables time graphs and how `supernet extract` checks and times shipped files."""

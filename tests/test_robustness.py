@@ -305,6 +305,14 @@ CASES = {
         ["latency table is a folder", "imagenet"],
     ),
     "arch-is-a-folder": ([*EXPORT, "--arch", "{w}/imagenet"], ["arch file is a folder", "imagenet"]),
+    "extract-provider-typo": (
+        [*EXTRACT, "--out", "{w}/new-extract", "--provider", "CUDAExecutionprovider"],
+        ["unknown onnxruntime execution provider 'CUDAExecutionprovider'", "CUDAExecutionProvider"],
+    ),
+    "export-provider-typo": (
+        [*EXPORT, "--arch", SMALLEST, "--provider", "Bogus"],
+        ["provider 'Bogus'; known:"],
+    ),
     "tune-out-file": (
         ["tune", "--out", "{w}/a-file"],
         ["--out", "a-file", "existing file", "allowed: a folder"],
