@@ -313,6 +313,14 @@ CASES = {
         [*EXPORT, "--arch", SMALLEST, "--provider", "Bogus"],
         ["provider 'Bogus'; known:"],
     ),
+    "tune-lr-inf": (
+        ["tune", "--out", "{w}/new-tune", "--lr", "0.01", "inf", "--address", "127.0.0.1:1"],
+        ["--lr: lr must be > 0 and finite, got inf"],
+    ),
+    "tune-num-random-100": (
+        ["tune", "--out", "{w}/new-tune", "--num-random", "1", "100", "--address", "127.0.0.1:1"],
+        ["--num-random: num_random must be an integer in [0, 64], got 100"],
+    ),
     "tune-out-file": (
         ["tune", "--out", "{w}/a-file"],
         ["--out", "a-file", "existing file", "allowed: a folder"],

@@ -41,7 +41,28 @@ class SweepSpace:
             raise TuneError(f"--num-random needs one or more values >= 0, got {list(self.num_random)}")
         if not self.warmup_epochs or min(self.warmup_epochs) < 0:
             raise TuneError(f"--warmup-epochs needs one or more values >= 0, got {list(self.warmup_epochs)}")
+        self._check_each_value_trains()
         return self
+
+    def _check_each_value_trains(self) -> None:
+        """Every value a trial may draw must pass `supernet train`'s own checks (e.g. --lr 0.01 inf, --num-random
+        100): refused here in one line, not inside each trial after the cluster has started."""
+        import dataclasses
+
+        from ..train.config import TrainConfig, TrainConfigError
+
+        base = TrainConfig()
+        for flag, field, values in (
+            ("--lr", "lr", self.lr),
+            ("--num-random", "num_random", self.num_random),
+            ("--label-smoothing", "label_smoothing", self.label_smoothing),
+            ("--warmup-epochs", "warmup_epochs", self.warmup_epochs),
+        ):
+            for value in values:
+                try:
+                    dataclasses.replace(base, **{field: value}).validate()
+                except TrainConfigError as e:
+                    raise TuneError(f"{flag}: {e}") from None
 
     def param_space(self) -> dict:
         from ray import tune
