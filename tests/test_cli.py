@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,14 @@ def test_closed_pipe_is_no_traceback(tmp_path):
     cmd = f"{sys.executable} -m supernet_cli space mbv2-imagenet --json | head -1"
     proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
     assert proc.stdout.strip() == "{" and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_stdout_is_one_line():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "supernet_cli", "space", "mbv2-small", "--json"],
+            stdout=full, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
+        )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == "supernet space: error: the disk is full"
