@@ -115,7 +115,7 @@ def read_config_file(
     path: str | Path, what: str = "config", error: type[SupernetError] = SupernetError
 ) -> dict:
     """A mapping from a YAML (.yaml/.yml) or JSON file; every way it can be wrong is one `error` line."""
-    from .jsonfile import read_json
+    from .jsonfile import read_capped, read_json
 
     p = Path(path)
     if p.suffix.lower() not in (".yaml", ".yml"):
@@ -123,10 +123,8 @@ def read_config_file(
     import yaml
 
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{what} {p} not found")
-    except (OSError, UnicodeDecodeError) as e:
+        data = yaml.safe_load(read_capped(p, f"{what} {p}", error).decode("utf-8"))
+    except UnicodeDecodeError as e:
         raise error(f"{what} {p} is unreadable ({e.__class__.__name__}); give a UTF-8 YAML or JSON file")
     except yaml.YAMLError as e:
         raise error(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}")

@@ -18,6 +18,26 @@ from pathlib import Path
 
 from .errors import InputFileError, SupernetError
 
+# Config, arch, checkpoint-description and subnet files are kilobytes; reading stops past this, so a
+# device such as /dev/zero or an endless pipe given by mistake is refused instead of filling memory.
+MAX_BYTES = 64 * 2**20
+
+
+def read_capped(p: Path, where: str, error: type[SupernetError]) -> bytes:
+    """The bytes of `p` (a file, or a pipe such as `<(...)`), at most `MAX_BYTES`; one `error` line otherwise."""
+    try:
+        with open(p, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise error(f"{where} not found") from None
+    except IsADirectoryError:
+        raise error(f"{where} is a folder; give a JSON file") from None
+    except OSError as e:
+        raise error(f"{where} is unreadable ({e.strerror or e.__class__.__name__})") from None
+    if len(raw) > MAX_BYTES:
+        raise error(f"{where} holds more than {MAX_BYTES >> 20} MiB; allowed: a JSON file (kilobytes)")
+    return raw
+
 
 def _no_constants(name: str):
     raise ValueError(f"it holds {name}, which is not a JSON number")
@@ -43,14 +63,7 @@ def read_json(
     """The parsed content of the JSON file `path` (a `what`, e.g. 'training config'), which must be a `kind`."""
     p = Path(path)
     where = f"{what} {p}"
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{where} not found")
-    except IsADirectoryError:
-        raise error(f"{where} is a folder; give a JSON file")
-    except OSError as e:
-        raise error(f"{where} is unreadable ({e.strerror or e.__class__.__name__})")
+    raw = read_capped(p, where, error)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

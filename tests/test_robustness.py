@@ -179,6 +179,10 @@ CASES = {
         [*TRAIN, "--config", "{w}/infinity.json", "--out", "{w}/new"],
         ["infinity.json", "Infinity", "finite"],
     ),
+    "config-dev-zero": (
+        [*TRAIN, "--config", "/dev/zero", "--out", "{w}/new"],
+        ["/dev/zero holds more than 64 MiB"],
+    ),
     "config-missing": ([*TRAIN, "--config", "{w}/nope.json", "--out", "{w}/new"], ["nope.json", "not found"]),
     # run directories
     "out-is-file": (

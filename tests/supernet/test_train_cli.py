@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from supernet_cli import main
 from tests.supernet.test_train_trainer import TINY
 
@@ -73,3 +75,22 @@ def test_resume_takes_a_run_or_checkpoint_config_takes_yaml_and_json_prints_one_
     config.write_text("epochs: [1\n")
     assert main(["train", "--config", str(config)]) == 2
     assert "is not valid YAML" in capsys.readouterr().err
+
+
+def test_a_config_can_come_through_a_pipe_and_an_endless_one_is_refused(tmp_path):
+    """`--config <(...)` is a pipe, not a file: read (up to a cap), not refused; /dev/zero is refused."""
+    import os
+    import threading
+
+    from supernet.cli_common import read_config_file
+    from supernet.jsonfile import MAX_BYTES
+    from supernet.train.config import TrainConfigError
+
+    fifo = tmp_path / "config"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text('{"epochs": 3}'))
+    writer.start()
+    assert read_config_file(fifo, "training config", TrainConfigError) == {"epochs": 3}
+    writer.join()
+    with pytest.raises(TrainConfigError, match=f"/dev/zero holds more than {MAX_BYTES >> 20} MiB"):
+        read_config_file("/dev/zero", "training config", TrainConfigError)
