@@ -77,8 +77,7 @@ def make_kit(
     if precision not in PRECISIONS:
         raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     out = Path(out)
-    if check_out_dir(out).exists() and not out.is_dir():
-        raise OptionError(f"--out {out} exists and is not a folder")
+    check_out_dir(out)  # an existing file, a path under one, read-only: one line before any work
     settings = {
         "space_fingerprint": space.fingerprint(),
         "in_chans": in_chans,

@@ -27,7 +27,6 @@ _INTS = {
     "depths": (1, 32),
     "kernel_sizes": (1, 15),
     "base_chs": (1, 4096),
-    "stride": (1, 2),
     "stem_chs": (1, 4096),
     "first_chs": (1, 4096),
     "head_chs": (1, 16384),
