@@ -77,10 +77,12 @@ def subset_data(src: Path, dst: Path, num_train: int, seed: int) -> Path:
     return dst
 
 
-def train_supernet(out: Path, data: Path | None, epochs: int, extra: list[str]) -> dict:
+def train_supernet(
+    out: Path, data: Path | None, epochs: int, extra: list[str], space: str = "mbv2-small"
+) -> dict:
     """Run (or resume) `supernet train`; return the final record (test accuracy of smallest/largest) and
     the command under "command". `data` None: the data set's default folder (no --data option)."""
-    cmd = ["supernet", "train", "--space", "mbv2-small", "--dataset", "fashion-mnist"]
+    cmd = ["supernet", "train", "--space", space, "--dataset", "fashion-mnist"]
     cmd += ["--data", str(data)] if data is not None else []
     cmd += ["--epochs", str(epochs), "--out", str(out), "--quiet", *extra]
     if not (out / "metrics.jsonl").is_file() or not _records(out, "final"):

@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from fashion_mnist import ABLATIONS, WIDTHS, budgets_for, subset_data, train_supernet  # noqa: E402
-from full_alone import scratch_picks, shipped_cards, train_alone, train_arch_alone  # noqa: E402
+from full_alone import reuse_alone, scratch_picks, shipped_cards, train_alone, train_arch_alone  # noqa: E402
 from full_proc import holds_cpu_lock, load_line, record, run_logged, wait_for_lock  # noqa: E402
 from full_report import write_report  # noqa: E402
 from full_stats import epochs_into_tail  # noqa: E402
@@ -60,7 +60,14 @@ def self_command(args: argparse.Namespace, stage: str) -> list[str]:
     return argv
 
 
-DEFAULTS = {"device": "cpu", "loader_workers": 0, "scratch_archs": ""}
+DEFAULTS = {
+    "device": "cpu", "loader_workers": 0, "scratch_archs": "", "space": "mbv2-small", "baselines_from": "",
+}  # fmt: skip
+
+
+def space_arg(args: argparse.Namespace) -> str:
+    """The search space of the supernet and of every extracted arch: a preset name or a YAML/JSON file."""
+    return getattr(args, "space", DEFAULTS["space"])
 
 
 def train_data(args: argparse.Namespace, root: Path) -> Path | None:
@@ -97,7 +104,8 @@ def train_flags(args: argparse.Namespace, seed: int) -> list[str]:
 def stage_supernet(args, root: Path) -> None:
     out = root / "supernet"
     wait_for_lock(out)
-    final = train_supernet(out, train_data(args, root), args.epochs, train_flags(args, args.seed))
+    data, flags = train_data(args, root), train_flags(args, args.seed)
+    final = train_supernet(out, data, args.epochs, flags, space=space_arg(args))
     record(root, "supernet", final["command"])
 
 
@@ -106,10 +114,20 @@ def stage_lut(args, root: Path) -> None:
     if lut.is_file() and not (root / ".lut-building").exists():  # a killed build is resumed by the CLI
         return
     if args.lut_from:
-        meta = copy_lut(Path(args.lut_from), lut)
+        meta = copy_lut(Path(args.lut_from), lut, SearchSpace.resolve(space_arg(args)))
         load = f"load {meta['load_avg_start']:.2f} at start (built {meta['date']})"
         return record(root, "lut", f"copied from {args.lut_from}", load=load)
-    cmd = ["supernet", "latency", "build", "--space", "mbv2-small", "--target", "ort-cpu", "--in-chans", "1"]
+    cmd = [
+        "supernet",
+        "latency",
+        "build",
+        "--space",
+        space_arg(args),
+        "--target",
+        "ort-cpu",
+        "--in-chans",
+        "1",
+    ]
     cmd += ["--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
     (root / ".lut-building").touch()
     full = [*shlex.split(args.bench_prefix), *cmd]
@@ -118,11 +136,10 @@ def stage_lut(args, root: Path) -> None:
     record(root, "lut", shlex.join(full), load=load_line(text))
 
 
-def copy_lut(src: Path, dst: Path) -> dict:
+def copy_lut(src: Path, dst: Path, want: SearchSpace) -> dict:
     """Reuse a complete ort-cpu table of this space built on this machine (e.g. a committed, validated one)
     instead of building it again: the latency table does not depend on the trained weights."""
     table = LatencyTable.load(src)
-    want = SearchSpace.preset("mbv2-small")
     problems = [
         f"{name} {got!r} (need {need!r})"
         for name, got, need in [
@@ -144,7 +161,7 @@ def budgets(args, root: Path) -> list[float]:
     path = root / "budgets.json"
     if not path.is_file():
         table = LatencyTable.load(root / "lut_ort-cpu.json")
-        write_json(path, budgets_for(table, SearchSpace.preset("mbv2-small"), args.budgets))
+        write_json(path, budgets_for(table, SearchSpace.resolve(space_arg(args)), args.budgets))
     return json.loads(path.read_text())
 
 
@@ -182,7 +199,11 @@ def stage_baselines(args, root: Path) -> None:
         print(f"timm MobileNetV2 x{width:g} alone, {config.epochs} epochs", flush=True)
         torch.manual_seed(args.seed)
         model = mobilenetv2_small_input(width, 10, 1, config.drop_rate)
-        train_alone(model, root / "baselines" / f"mbv2_{width:g}.json", config, 32)
+        path = root / "baselines" / f"mbv2_{width:g}.json"
+        if args.baselines_from:  # the family does not depend on the supernet's space: reuse its results
+            reuse_alone(Path(args.baselines_from) / path.name, path, model, 32)
+        else:
+            train_alone(model, path, config, 32)
     subset = args.widths != list(WIDTHS)
     key = f"baselines x{','.join(f'{w:g}' for w in args.widths)}" if subset else "baselines"
     record(root, key, shlex.join(self_command(args, "baselines")))
@@ -194,7 +215,7 @@ def stage_scratch(args, root: Path) -> None:
         arch = ArchConfig.from_string(pick["arch"])
         print(f"{tag} arch {arch} from scratch, {config.epochs} epochs", flush=True)
         path = root / "scratch" / f"{tag}.json"
-        train_arch_alone(arch, path, config)
+        train_arch_alone(arch, path, config, SearchSpace.resolve(space_arg(args)))
         if "arch" not in json.loads(path.read_text()):
             write_json(path, {**json.loads(path.read_text()), "arch": str(arch), "budget": pick["budget"]})
     command = self_command(args, "scratch")
@@ -316,6 +337,9 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=128, help="global batch of every model")
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0, help="training, data subset and search seed")
+    p.add_argument(
+        "--space", default=DEFAULTS["space"], help="supernet search space: a preset or a YAML/JSON file"
+    )
     p.add_argument("--nproc", type=int, default=2, help="supernet train --nproc-per-node (0: leave it out)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--device", default=DEFAULTS["device"], help="training device of every model: cpu or cuda")
@@ -334,6 +358,11 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=5, help="search seeds per strategy (stage search)")
     p.add_argument(
         "--search-budgets", type=int, choices=(1, 2), default=2, help="stage search: budgets compared"
+    )
+    p.add_argument(
+        "--baselines-from",
+        default="",
+        help="stage baselines: reuse the results in this folder (mbv2_<width>.json) of the same recipe",
     )
     p.add_argument("--widths", type=floats, default=list(WIDTHS), help="baselines: MobileNetV2 widths")
     p.add_argument("--ablation-images", type=int, default=20000)

@@ -72,10 +72,30 @@ def picked_cards(root: Path) -> dict[str, dict]:
     return dict(zip(SCRATCH_PICKS, (cards[0], cards[len(cards) // 2], cards[-1])))
 
 
-def train_arch_alone(arch: ArchConfig, path: Path, config: TrainConfig) -> None:
-    """An extracted arch of `mbv2-small` trained from scratch alone (seeded by `config.seed`); skip if done."""
+def reuse_alone(src: Path, path: Path, model, resolution: int) -> None:
+    """A model an earlier run trained alone with the same recipe: its result JSON, and for the measure stage
+    the ONNX file of an untrained model of the same architecture (fp32 latency does not depend on the
+    weights); a note in the JSON says so. Skip if done."""
+    if path.is_file():
+        return
+    result = json.loads(src.read_text())
+    note = f"trained by an earlier run with this recipe ({src}); latency timed on an untrained copy"
+    result["note"] = "; ".join(filter(None, [result.get("note"), note]))
+    x = torch.zeros(1, 1, resolution, resolution)
+    onnx = export_onnx(model.eval(), x)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path.with_suffix(".onnx"), lambda tmp: Path(tmp).write_bytes(onnx))
+    write_json(path, result)
+
+
+def train_arch_alone(
+    arch: ArchConfig, path: Path, config: TrainConfig, space: SearchSpace | None = None
+) -> None:
+    """An extracted arch of `space` (default `mbv2-small`) trained from scratch alone (seeded by
+    `config.seed`); skip if done."""
     torch.manual_seed(config.seed)
-    model = build_subnet(SearchSpace.preset("mbv2-small"), arch, 10, 1, drop_rate=config.drop_rate)
+    space = space or SearchSpace.preset("mbv2-small")
+    model = build_subnet(space, arch, 10, 1, drop_rate=config.drop_rate)
     train_alone(model, path, config, arch.resolution)
 
 
