@@ -109,3 +109,36 @@ def test_stretch_scales_every_models_schedule_alike(stretch):
         d.warmup_epochs * stretch, d.lr_decay_rate, d.lr_decay_epochs * stretch, d.lr_floor
     )
     assert ablation_epochs(args) == stretched
+
+
+def test_space_and_reused_baselines_reach_the_stages(tmp_path):
+    """--space reaches the supernet command and copy_lut's check; --baselines-from copies a result with a note
+    and writes the ONNX file of the same architecture, which the measure stage times."""
+    import argparse
+    import json
+
+    import onnx
+    from fashion_mnist_full import DEFAULTS, self_command, space_arg
+    from full_alone import reuse_alone
+    from static_baseline import mobilenetv2_small_input
+
+    wide = str(Path(__file__).resolve().parents[2] / "experiments" / "spaces" / "mbv2-small-wide.yaml")
+    args = argparse.Namespace(**DEFAULTS, out=str(tmp_path), data="d", train_images=0, epochs=30, stretch=1.0)
+    vars(args).update(batch_size=512, lr=0.8, seed=0, threads=1, latency_rounds=5, widths=[0.35])
+    assert "--space" not in self_command(args, "supernet") and space_arg(args) == "mbv2-small"
+    args.space = wide
+    cmd = self_command(args, "supernet")
+    assert cmd[cmd.index("--space") + 1] == wide
+
+    src = tmp_path / "src" / "mbv2_0.35.json"
+    src.parent.mkdir()
+    src.write_text(json.dumps({"test_acc": 0.9147, "note": "older"}))
+    dst = tmp_path / "run" / "baselines" / "mbv2_0.35.json"
+    reuse_alone(src, dst, mobilenetv2_small_input(0.35, 10, 1), 32)
+    got = json.loads(dst.read_text())
+    assert got["test_acc"] == 0.9147 and got["note"].startswith("older; trained by an earlier run")
+    graph = onnx.load(str(dst.with_suffix(".onnx"))).graph
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim][1:] == [1, 32, 32]
+    src.write_text(json.dumps({"test_acc": 0.5}))
+    reuse_alone(src, dst, mobilenetv2_small_input(0.35, 10, 1), 32)  # done: kept
+    assert json.loads(dst.read_text())["test_acc"] == 0.9147
