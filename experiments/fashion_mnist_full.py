@@ -274,14 +274,8 @@ def stage_search(args, root: Path) -> None:
     out = root / "search" / "compare.md"
     budgets_arg = ",".join(f"{b:g}" for b in search_budgets(root, args.search_budgets))
     cmd = [sys.executable, str(HERE / "search_compare.py"), "--checkpoint", str(root / "supernet")]
-    cmd += [
-        "--lut",
-        str(root / "lut_ort-cpu.json"),
-        "--budgets",
-        budgets_arg,
-        "--evals",
-        str(args.search_evals),
-    ]
+    cmd += ["--lut", str(root / "lut_ort-cpu.json"), "--budgets", budgets_arg]
+    cmd += ["--evals", str(args.search_evals)]
     cmd += ["--seeds", str(args.seeds), "--cache", str(root / "search" / "cache.json")]
     cmd += ["--out", str(out)]
     if not out.with_suffix(".json").is_file():
