@@ -117,18 +117,8 @@ def stage_lut(args, root: Path) -> None:
         meta = copy_lut(Path(args.lut_from), lut, SearchSpace.resolve(space_arg(args)))
         load = f"load {meta['load_avg_start']:.2f} at start (built {meta['date']})"
         return record(root, "lut", f"copied from {args.lut_from}", load=load)
-    cmd = [
-        "supernet",
-        "latency",
-        "build",
-        "--space",
-        space_arg(args),
-        "--target",
-        "ort-cpu",
-        "--in-chans",
-        "1",
-    ]
-    cmd += ["--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
+    cmd = ["supernet", "latency", "build", "--space", space_arg(args), "--target", "ort-cpu"]
+    cmd += ["--in-chans", "1", "--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
     (root / ".lut-building").touch()
     full = [*shlex.split(args.bench_prefix), *cmd]
     text = run_logged(full, own_session=bool(args.bench_prefix))

@@ -81,6 +81,7 @@ def write_report(root: Path, args) -> Path:
         + "the other "
         "TrainConfig defaults (augmentation, warmup + exponential decay to a 5% tail, label smoothing). "
         + _distill_phrase(root / "supernet")
+        + f"Supernet search space: `{getattr(args, 'space', 'mbv2-small')}`. "
         + "Seeds: "
         f"training, data split and search seed {args.seed}; ablations seeds 0..{args.ablation_seeds - 1}; search "
         f"comparison seeds 0..{args.seeds - 1}.",
