@@ -50,10 +50,16 @@ def train_alone(model, path: Path, config: TrainConfig, resolution: int) -> None
     )
     result["params"] = sum(p.numel() for p in model.parameters())
     result["processes"], result["threads"], result["device"] = 1, torch.get_num_threads(), config.device
-    onnx = export_onnx(model.eval(), x)
-    atomic_write(path.with_suffix(".onnx"), lambda tmp: Path(tmp).write_bytes(onnx))
+    write_onnx(model, path.with_suffix(".onnx"), resolution)
     write_json(path, result)
     path.with_suffix(".state.pt").unlink(missing_ok=True)
+
+
+def write_onnx(model, path: Path, resolution: int) -> None:
+    """`model` (on the CPU) exported for 1-channel `resolution`-px input, written atomically: what the measure
+    stage times."""
+    onnx = export_onnx(model.eval(), torch.zeros(1, 1, resolution, resolution))
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(onnx))
 
 
 def shipped_cards(root: Path) -> list[dict]:
@@ -81,10 +87,8 @@ def reuse_alone(src: Path, path: Path, model, resolution: int) -> None:
     result = json.loads(src.read_text())
     note = f"trained by an earlier run with this recipe ({src}); latency timed on an untrained copy"
     result["note"] = "; ".join(filter(None, [result.get("note"), note]))
-    x = torch.zeros(1, 1, resolution, resolution)
-    onnx = export_onnx(model.eval(), x)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path.with_suffix(".onnx"), lambda tmp: Path(tmp).write_bytes(onnx))
+    write_onnx(model, path.with_suffix(".onnx"), resolution)
     write_json(path, result)
 
 
