@@ -62,6 +62,7 @@ def self_command(args: argparse.Namespace, stage: str) -> list[str]:
 
 DEFAULTS = {
     "device": "cpu", "loader_workers": 0, "scratch_archs": "", "space": "mbv2-small", "baselines_from": "",
+    "scratch_from": "",
 }  # fmt: skip
 
 
@@ -205,7 +206,8 @@ def stage_scratch(args, root: Path) -> None:
         arch = ArchConfig.from_string(pick["arch"])
         print(f"{tag} arch {arch} from scratch, {config.epochs} epochs", flush=True)
         path = root / "scratch" / f"{tag}.json"
-        train_arch_alone(arch, path, config, SearchSpace.resolve(space_arg(args)))
+        reuse = Path(args.scratch_from) / path.name if args.scratch_from else None
+        train_arch_alone(arch, path, config, SearchSpace.resolve(space_arg(args)), reuse)
         if "arch" not in json.loads(path.read_text()):
             write_json(path, {**json.loads(path.read_text()), "arch": str(arch), "budget": pick["budget"]})
     command = self_command(args, "scratch")
@@ -347,6 +349,11 @@ def main(argv=None) -> None:
         "--baselines-from",
         default="",
         help="stage baselines: reuse the results in this folder (mbv2_<width>.json) of the same recipe",
+    )
+    p.add_argument(
+        "--scratch-from",
+        default="",
+        help="stage scratch: reuse the results in this folder (<tag>.json) of the same archs and recipe",
     )
     p.add_argument("--widths", type=floats, default=list(WIDTHS), help="baselines: MobileNetV2 widths")
     p.add_argument("--ablation-images", type=int, default=20000)

@@ -93,14 +93,31 @@ def reuse_alone(src: Path, path: Path, model, resolution: int) -> None:
 
 
 def train_arch_alone(
-    arch: ArchConfig, path: Path, config: TrainConfig, space: SearchSpace | None = None
+    arch: ArchConfig,
+    path: Path,
+    config: TrainConfig,
+    space: SearchSpace | None = None,
+    reuse: Path | None = None,
 ) -> None:
     """An extracted arch of `space` (default `mbv2-small`) trained from scratch alone (seeded by
-    `config.seed`); skip if done."""
+    `config.seed`), or with `reuse` an earlier run's result for the same arch and recipe: checked to be the
+    same arch with the same parameter count in this space, copied with a note; skip if done."""
     torch.manual_seed(config.seed)
     space = space or SearchSpace.preset("mbv2-small")
     model = build_subnet(space, arch, 10, 1, drop_rate=config.drop_rate)
-    train_alone(model, path, config, arch.resolution)
+    if reuse is None:
+        train_alone(model, path, config, arch.resolution)
+        return
+    if path.is_file():
+        return
+    result = json.loads(reuse.read_text())
+    params = sum(p.numel() for p in model.parameters())
+    if result.get("arch") != str(arch) or result.get("params") != params:
+        sys.exit(
+            f"error: {reuse} holds arch {result.get('arch')} ({result.get('params')} parameters), not {arch} ({params})"
+        )
+    note = f"trained from scratch by an earlier run with this recipe ({reuse})"
+    write_json(path, {**result, "note": "; ".join(filter(None, [result.get("note"), note]))})
 
 
 def scratch_picks(args, root: Path) -> dict[str, dict]:

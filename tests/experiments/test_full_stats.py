@@ -142,3 +142,34 @@ def test_space_and_reused_baselines_reach_the_stages(tmp_path):
     src.write_text(json.dumps({"test_acc": 0.5}))
     reuse_alone(src, dst, mobilenetv2_small_input(0.35, 10, 1), 32)  # done: kept
     assert json.loads(dst.read_text())["test_acc"] == 0.9147
+
+
+def test_reused_scratch_result_must_be_the_same_arch(tmp_path):
+    """--scratch-from copies an earlier run's from-scratch result only for the same arch with the same
+    parameter count in this run's space (the wide space builds mbv2-small's archs identically), with a note."""
+    import json
+
+    from full_alone import train_arch_alone
+
+    from supernet import SearchSpace
+    from supernet.subnet import build_subnet
+    from supernet.train.config import TrainConfig
+
+    wide = SearchSpace.resolve(
+        str(Path(__file__).resolve().parents[2] / "experiments/spaces/mbv2-small-wide.yaml")
+    )
+    small = SearchSpace.preset("mbv2-small")
+    arch = small.smallest()
+    params = sum(p.numel() for p in build_subnet(small, arch, 10, 1).parameters())
+    src = tmp_path / "src" / "small.json"
+    src.parent.mkdir()
+    src.write_text(json.dumps({"test_acc": 0.9099, "arch": str(arch), "params": params, "budget": 0.04}))
+    dst = tmp_path / "run" / "scratch" / "small.json"
+    dst.parent.mkdir(parents=True)
+    train_arch_alone(arch, dst, TrainConfig(), wide, reuse=src)
+    got = json.loads(dst.read_text())
+    assert got["test_acc"] == 0.9099 and got["note"].startswith("trained from scratch by an earlier run")
+    other = tmp_path / "run" / "scratch" / "large.json"
+    with pytest.raises(SystemExit, match="holds arch"):
+        train_arch_alone(wide.largest(), other, TrainConfig(), wide, reuse=src)
+    assert not other.exists()
