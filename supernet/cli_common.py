@@ -123,7 +123,7 @@ def read_config_file(
     import yaml
 
     try:
-        data = yaml.safe_load(read_capped(p, f"{what} {p}", error).decode("utf-8"))
+        data = yaml.safe_load(read_capped(p, f"{what} {p}", error, "a YAML or JSON file").decode("utf-8"))
     except UnicodeDecodeError as e:
         raise error(f"{what} {p} is unreadable ({e.__class__.__name__}); give a UTF-8 YAML or JSON file")
     except yaml.YAMLError as e:

@@ -23,19 +23,20 @@ from .errors import InputFileError, SupernetError
 MAX_BYTES = 64 * 2**20
 
 
-def read_capped(p: Path, where: str, error: type[SupernetError]) -> bytes:
-    """The bytes of `p` (a file, or a pipe such as `<(...)`), at most `MAX_BYTES`; one `error` line otherwise."""
+def read_capped(p: Path, where: str, error: type[SupernetError], kind: str = "a JSON file") -> bytes:
+    """The bytes of `p` (a file, or a pipe such as `<(...)`), at most `MAX_BYTES`; one `error` line otherwise,
+    saying what is allowed (`kind`)."""
     try:
         with open(p, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise error(f"{where} not found") from None
     except IsADirectoryError:
-        raise error(f"{where} is a folder; give a JSON file") from None
+        raise error(f"{where} is a folder; give {kind}") from None
     except OSError as e:
         raise error(f"{where} is unreadable ({e.strerror or e.__class__.__name__})") from None
     if len(raw) > MAX_BYTES:
-        raise error(f"{where} holds more than {MAX_BYTES >> 20} MiB; allowed: a JSON file (kilobytes)")
+        raise error(f"{where} holds more than {MAX_BYTES >> 20} MiB; allowed: {kind} (kilobytes)")
     return raw
 
 

@@ -109,6 +109,7 @@ def world(tmp_path_factory, cli) -> Path:
     (w / "run-locked" / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
                                                           "started": _start_time(os.getpid())}))  # fmt: skip
     (w / "empty-run").mkdir()
+    (w / "folder.yaml").mkdir()
     return w
 
 
@@ -184,6 +185,10 @@ CASES = {
         ["/dev/zero holds more than 64 MiB"],
     ),
     "config-missing": ([*TRAIN, "--config", "{w}/nope.json", "--out", "{w}/new"], ["nope.json", "not found"]),
+    "config-yaml-folder": (
+        [*TRAIN, "--config", "{w}/folder.yaml", "--out", "{w}/new"],
+        ["folder.yaml is a folder", "give a YAML or JSON file"],
+    ),
     # run directories
     "out-is-file": (
         [*TRAIN, "--out", "{w}/a-file"],
