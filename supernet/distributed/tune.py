@@ -37,11 +37,10 @@ class SweepSpace:
         lo, hi = self.label_smoothing
         if not 0 <= lo <= hi < 1:
             raise TuneError(f"--label-smoothing needs 0 <= MIN <= MAX < 1, got {lo:g} {hi:g}")
-        if not self.num_random or min(self.num_random) < 0:
-            raise TuneError(f"--num-random needs one or more values >= 0, got {list(self.num_random)}")
-        if not self.warmup_epochs or min(self.warmup_epochs) < 0:
-            raise TuneError(f"--warmup-epochs needs one or more values >= 0, got {list(self.warmup_epochs)}")
-        self._check_each_value_trains()
+        for flag, values in (("--num-random", self.num_random), ("--warmup-epochs", self.warmup_epochs)):
+            if not values:
+                raise TuneError(f"{flag} needs one or more values")
+        self._check_each_value_trains()  # the range of each value: `supernet train`'s own checks
         return self
 
     def _check_each_value_trains(self) -> None:

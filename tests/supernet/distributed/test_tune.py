@@ -19,7 +19,7 @@ TINY_SPACE = (Path(__file__).parents[2] / "spaces" / "tiny.yaml").read_text()
         ({"lr": (0.1, 0.01)}, "--lr needs 0 < MIN <= MAX"),
         ({"label_smoothing": (0.0, 1.0)}, "--label-smoothing needs"),
         ({"num_random": ()}, "--num-random needs one or more"),
-        ({"warmup_epochs": (-1.0,)}, "--warmup-epochs needs"),
+        ({"warmup_epochs": (-1.0,)}, "--warmup-epochs: warmup_epochs"),
     ],
 )
 def test_sweep_space_is_validated(kwargs, words):
