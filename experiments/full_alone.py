@@ -117,6 +117,7 @@ def train_arch_alone(
             f"error: {reuse} holds arch {result.get('arch')} ({result.get('params')} parameters), not {arch} ({params})"
         )
     note = f"trained from scratch by an earlier run with this recipe ({reuse})"
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {**result, "note": "; ".join(filter(None, [result.get("note"), note]))})
 
 

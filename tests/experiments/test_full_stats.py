@@ -164,8 +164,7 @@ def test_reused_scratch_result_must_be_the_same_arch(tmp_path):
     src = tmp_path / "src" / "small.json"
     src.parent.mkdir()
     src.write_text(json.dumps({"test_acc": 0.9099, "arch": str(arch), "params": params, "budget": 0.04}))
-    dst = tmp_path / "run" / "scratch" / "small.json"
-    dst.parent.mkdir(parents=True)
+    dst = tmp_path / "run" / "scratch" / "small.json"  # its folder is made
     train_arch_alone(arch, dst, TrainConfig(), wide, reuse=src)
     got = json.loads(dst.read_text())
     assert got["test_acc"] == 0.9099 and got["note"].startswith("trained from scratch by an earlier run")
