@@ -207,7 +207,7 @@ def stage_scratch(args, root: Path) -> None:
         print(f"{tag} arch {arch} from scratch, {config.epochs} epochs", flush=True)
         path = root / "scratch" / f"{tag}.json"
         reuse = Path(args.scratch_from) / path.name if args.scratch_from else None
-        train_arch_alone(arch, path, config, SearchSpace.resolve(space_arg(args)), reuse)
+        train_arch_alone(arch, path, config, space=SearchSpace.resolve(space_arg(args)), reuse=reuse)
         if "arch" not in json.loads(path.read_text()):
             write_json(path, {**json.loads(path.read_text()), "arch": str(arch), "budget": pick["budget"]})
     command = self_command(args, "scratch")
