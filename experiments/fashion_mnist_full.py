@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from fashion_mnist import ABLATIONS, WIDTHS, budgets_for, subset_data, train_supernet  # noqa: E402
 from full_alone import reuse_alone, scratch_picks, shipped_cards, train_alone, train_arch_alone  # noqa: E402
+from full_lut import copy_lut, table_load  # noqa: E402
 from full_proc import holds_cpu_lock, load_line, record, run_logged, wait_for_lock  # noqa: E402
 from full_report import write_report  # noqa: E402
 from full_stats import epochs_into_tail  # noqa: E402
@@ -116,35 +117,15 @@ def stage_lut(args, root: Path) -> None:
         return
     if args.lut_from:
         meta = copy_lut(Path(args.lut_from), lut, SearchSpace.resolve(space_arg(args)))
-        load = f"load {meta['load_avg_start']:.2f} at start (built {meta['date']})"
-        return record(root, "lut", f"copied from {args.lut_from}", load=load)
+        return record(root, "lut", f"copied from {args.lut_from}", load=table_load(meta))
     cmd = ["supernet", "latency", "build", "--space", space_arg(args), "--target", "ort-cpu"]
     cmd += ["--in-chans", "1", "--num-classes", "10", "--threads", "1", "--out", str(lut), "-q"]
     (root / ".lut-building").touch()
     full = [*shlex.split(args.bench_prefix), *cmd]
     text = run_logged(full, own_session=bool(args.bench_prefix))
     (root / ".lut-building").unlink()
-    record(root, "lut", shlex.join(full), load=load_line(text))
-
-
-def copy_lut(src: Path, dst: Path, want: SearchSpace) -> dict:
-    """Reuse a complete ort-cpu table of this space built on this machine (e.g. a committed, validated one)
-    instead of building it again: the latency table does not depend on the trained weights."""
-    table = LatencyTable.load(src)
-    problems = [
-        f"{name} {got!r} (need {need!r})"
-        for name, got, need in [
-            ("target", table.target, "ort-cpu"),
-            ("space", table.space_fingerprint, want.fingerprint()),
-            ("in_chans", table.in_chans, 1),
-            ("num_classes", table.num_classes, 10),
-        ]
-        if got != need
-    ]
-    if problems:
-        sys.exit(f"error: --lut-from {src}: {', '.join(problems)}")
-    write_json(dst, json.loads(src.read_text()))
-    return table.metadata
+    # without a `bench` wrapper: the load the build itself recorded
+    record(root, "lut", shlex.join(full), load=load_line(text) or table_load(LatencyTable.load(lut).metadata))
 
 
 def budgets(args, root: Path) -> list[float]:

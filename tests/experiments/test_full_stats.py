@@ -172,3 +172,26 @@ def test_reused_scratch_result_must_be_the_same_arch(tmp_path):
     with pytest.raises(SystemExit, match="holds arch"):
         train_arch_alone(wide.largest(), other, TrainConfig(), wide, reuse=src)
     assert not other.exists()
+
+
+def test_reused_table_must_be_this_space_and_its_load_is_recorded(tmp_path):
+    """--lut-from copies a table only of the run's space (and target, channels, classes); the load its build
+    recorded is what the commands table shows, also for a table built without a `bench` wrapper."""
+    import json
+
+    from full_lut import copy_lut, table_load
+
+    from supernet import SearchSpace
+
+    root = Path(__file__).resolve().parents[2]
+    src = root / "experiments/results/latency_mbv2-small-wide-1ch_ort-cpu_median.json"
+    with pytest.raises(SystemExit, match="space"):
+        copy_lut(src, tmp_path / "small.json", SearchSpace.preset("mbv2-small"))
+    assert not (tmp_path / "small.json").exists()
+    meta = copy_lut(
+        src,
+        tmp_path / "wide.json",
+        SearchSpace.resolve(str(root / "experiments/spaces/mbv2-small-wide.yaml")),
+    )
+    assert json.loads((tmp_path / "wide.json").read_text()) == json.loads(src.read_text())
+    assert table_load(meta) == "load 0.21 at start (built 2026-12-07T02:01:37+00:00)"
