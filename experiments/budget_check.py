@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fashion_mnist_full import recipe  # noqa: E402
 from full_alone import picked_cards, train_arch_alone  # noqa: E402
 
-from supernet import ArchConfig  # noqa: E402
+from supernet import ArchConfig, SearchSpace  # noqa: E402
 from supernet.files import atomic_write_text  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def curve(result: dict) -> str:
     return ", ".join(f"{100 * e['val_acc']:.2f}" for e in result["epochs"])
 
 
-def train(root: Path, tag: str, arch: ArchConfig, *, config, factor: int) -> dict:
+def train(root: Path, tag: str, arch: ArchConfig, *, config, factor: int, space: SearchSpace) -> dict:
     """The arch from scratch with epochs, warm-up and decay x `factor` (cached per seed and factor)."""
     if factor == 1 and config.seed == 0:  # the driver's own scratch stage (seed 0)
         return json.loads((root / "scratch" / f"{tag}.json").read_text())
@@ -51,7 +51,7 @@ def train(root: Path, tag: str, arch: ArchConfig, *, config, factor: int) -> dic
     print(
         f"{tag} arch {arch} from scratch, seed {config.seed}, {config.epochs} epochs (x{factor})", flush=True
     )
-    train_arch_alone(arch, path, config)
+    train_arch_alone(arch, path, config, space=space)
     return json.loads(path.read_text())
 
 
@@ -65,6 +65,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128, help="the run's global batch")
     p.add_argument("--lr", type=float, default=0.2, help="the run's lr")
     p.add_argument("--stretch", type=float, default=1.0, help="the run's --stretch (its schedule)")
+    p.add_argument("--space", default="mbv2-small", help="the run's --space (a preset or a YAML/JSON file)")
     p.add_argument("--data", help="Fashion-MNIST gzip IDX folder (default: the Debian package's)")
     p.add_argument("--out", required=True, help="Markdown report")
     args = p.parse_args()
@@ -75,10 +76,14 @@ def main() -> None:
         sys.exit(f"error: {base_path} is missing: run the driver's scratch stage first")
     if len(json.loads(base_path.read_text())["epochs"]) != args.epochs:
         sys.exit(f"error: {base_path} did not run --epochs {args.epochs}")
-    arch = ArchConfig.from_string(picked_cards(root)[args.tag]["arch_string"])
+    # the arch its scratch stage trained (it names it; older runs trained their own small/middle/large pick)
+    trained = json.loads(base_path.read_text()).get("arch") or picked_cards(root)[args.tag]["arch_string"]
+    arch, space = ArchConfig.from_string(trained), SearchSpace.resolve(args.space)
     seeds = [int(x) for x in args.seeds.split(",")]
     results = {  # (seed, factor) -> result; the driver's scratch stage recipe (all training images)
-        (seed, factor): train(root, args.tag, arch, config=recipe(args, args.data, seed), factor=factor)
+        (seed, factor): train(
+            root, args.tag, arch, config=recipe(args, args.data, seed), factor=factor, space=space
+        )
         for seed in seeds
         for factor in (1, args.factor)
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from supernet import ElasticMobileNetV2, SearchSpace
+from supernet.subnet import build_subnet
 from supernet.train.checkpoint import save_checkpoint
 from supernet.train.config import TrainConfig
 from tests.fake_data import random_fashion_mnist
@@ -91,6 +92,27 @@ def test_budget_check_trains_the_small_arch_at_factor_times_the_schedule(tmp_pat
     assert rows[0][2] == "25.00" and rows[1][2] == f"{100 * trained['test_acc']:.2f}"
     gain = 100 * (trained["test_acc"] - 0.25)
     assert f"Gain from x2 the budget, per seed: **{gain:+.2f} points**" in out.read_text()
+
+
+def test_budget_check_trains_the_arch_its_scratch_stage_named(tmp_path):
+    """A run whose scratch stage trained another run's pick (--scratch-archs) names that arch in its JSON:
+    the check trains it again, not the run's own small pick, in the space given by --space."""
+    root, data = _toy_run(tmp_path, epochs=1)
+    space = SearchSpace.preset("mbv2-small")
+    card = {"search": {"budget": 0.01}, "arch_string": str(space.largest()), "accuracy": {"test": 0.5}}
+    (root / "deploy" / "b9").mkdir()
+    (root / "deploy" / "b9" / "card.json").write_text(json.dumps(card))  # now the run's own small pick
+    scratch = json.loads((root / "scratch" / "small.json").read_text())
+    (root / "scratch" / "small.json").write_text(json.dumps({**scratch, "arch": str(space.smallest())}))
+    out = tmp_path / "budget.md"
+    _check(
+        "budget_check.py", "--run", str(root), "--data", str(data), "--epochs", "1", "--factor", "2",
+        "--batch-size", "64", "--space", "mbv2-small", "--out", str(out),
+    )  # fmt: skip
+    trained = json.loads((root / "budget" / "small-x2.json").read_text())
+    smallest = build_subnet(space, space.smallest(), 10, 1)
+    assert trained["params"] == sum(p.numel() for p in smallest.parameters())
+    assert f"(`{space.smallest()}`)" in out.read_text()
 
 
 def test_budget_check_refuses_a_run_of_other_epochs(tmp_path):
