@@ -137,18 +137,21 @@ def test_supernet_cpu_time_from_the_monitor_log_and_static_cpu_time(tmp_path):
     assert static_cost(result) == (1.0, "CPU time")
 
 
-def test_a_missed_largest_goal_links_its_targeted_check():
-    from full_report import goal_lines
+def test_a_missed_largest_goal_links_its_targeted_check(tmp_path):
+    from full_report import check_link, goal_lines
 
     final = {"test_acc_largest": 0.9117}
-    missed = goal_lines([], [], 0, final, budget_md="fm_budget.md")[0]
-    assert (
-        "91.17%, **missed**" in missed and "[an arch from scratch at 3x the epochs](fm_budget.md)" in missed
+    md = tmp_path / "fm_budget.md"
+    assert check_link(md) is None  # no check written yet: no link
+    md.write_text("# Targeted check (issue 11): the same arch at 2x the training budget\n\nCommand: ...\n")
+    link = check_link(md)
+    assert link == ("fm_budget.md", "the same arch at 2x the training budget")  # its own title
+    missed = goal_lines([], [], 0, final, budget_check=link)[0]
+    assert "91.17%, **missed**. Targeted check: [the same arch at 2x the training budget](fm_budget.md)." in (
+        missed
     )
-    assert "Targeted" not in goal_lines([], [], 0, final)[0]  # no check written yet: no link
-    assert (
-        "Targeted" not in goal_lines([], [], 0, {"test_acc_largest": 0.95}, budget_md="fm_budget.md")[0]
-    )  # met
+    assert "Targeted" not in goal_lines([], [], 0, final)[0]
+    assert "Targeted" not in goal_lines([], [], 0, {"test_acc_largest": 0.95}, budget_check=link)[0]  # met
 
 
 def _gpu_args(tmp_path: Path, name: str) -> Namespace:
