@@ -7,6 +7,9 @@ comparison (the family is also 3.4+ points under the published figures).
 
     python experiments/budget_check.py --run /work/runs/fm_full --factor 3 \
         --out experiments/results/fashion_mnist_full_budget.md
+    python experiments/budget_check.py --run /work/runs/cpu30wide --factor 2 --seeds 0,1 --epochs 30 \
+        --batch-size 512 --lr 0.8 --stretch 2.5 --space experiments/spaces/mbv2-small-wide.yaml \
+        --out experiments/results/fashion_mnist_full_cpu30wide_budget.md
 """
 
 from __future__ import annotations
