@@ -77,10 +77,11 @@ def main() -> None:
     base_path = root / "scratch" / f"{args.tag}.json"
     if not base_path.is_file():
         sys.exit(f"error: {base_path} is missing: run the driver's scratch stage first")
-    if len(json.loads(base_path.read_text())["epochs"]) != args.epochs:
+    base = json.loads(base_path.read_text())
+    if len(base["epochs"]) != args.epochs:
         sys.exit(f"error: {base_path} did not run --epochs {args.epochs}")
     # the arch its scratch stage trained (it names it; older runs trained their own small/middle/large pick)
-    trained = json.loads(base_path.read_text()).get("arch") or picked_cards(root)[args.tag]["arch_string"]
+    trained = base.get("arch") or picked_cards(root)[args.tag]["arch_string"]
     arch, space = ArchConfig.from_string(trained), SearchSpace.resolve(args.space)
     seeds = [int(x) for x in args.seeds.split(",")]
     results = {  # (seed, factor) -> result; the driver's scratch stage recipe (all training images)
