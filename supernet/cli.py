@@ -10,6 +10,7 @@ from pathlib import Path
 from .cli_common import (
     ARCH_HELP,
     SPACE_HELP,
+    Given,
     add_json,
     add_quiet,
     add_threads,
@@ -71,6 +72,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--nproc-per-node",
         type=_nproc,
         default="auto",
+        action=Given,
         metavar="N|auto",
         help="local training processes on this machine (torchrun's name); each takes --batch-size images "
         "per step and they average gradients every step. auto: one per free CPU core while every process "
@@ -170,8 +172,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run_training(args: argparse.Namespace):
     from ._alias import for_training
+    from .distributed.cli import check_cluster_options
     from .train.onednn import widen_primitive_cache
 
+    check_cluster_options(args)  # an option the chosen way of training would ignore is refused first
     cache_note = widen_primitive_cache()  # before any convolution of this process or of the ranks it starts
     cache_note += for_training()  # aliasing leaves here and in the ranks; a bad SUPERNET_SLICE is refused
     _check_kernel_env()

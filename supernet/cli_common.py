@@ -55,6 +55,15 @@ def apply_conventions(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     return parser
 
 
+class Given(argparse.Action):
+    """`store` (or, with `nargs=0`, `store_const`) that also lists the option string in
+    `namespace.given_options`, so a command can refuse an option that does not apply to what it runs."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        namespace.given_options = *getattr(namespace, "given_options", ()), option_string
+
+
 def add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-step lines")
 

@@ -159,6 +159,16 @@ CASES = {
         ["device 'bogus'", "allowed: auto, cpu"],
     ),
     "threads-0": ([*TRAIN, "--threads", "0", "--out", "{w}/new"], ["--threads", "[1, 1024]", "got 0"]),
+    # options the chosen way of training would ignore: Ray's without --num-workers, local ones with it
+    "ray-option-alone": (
+        [*TRAIN, "--placement-strategy", "SPREAD", "--check-sync", "--out", "{w}/new"],
+        ["--placement-strategy, --check-sync only apply to Ray Train", "add --num-workers N"],
+    ),
+    "ray-verbose-alone": ([*TRAIN, "-v", "--out", "{w}/new"], ["-v only applies to Ray Train"]),
+    "nproc-with-ray": (
+        [*TRAIN, "--num-workers", "2", "--nproc-per-node", "2", "--threads", "1", "--out", "{w}/new"],
+        ["--nproc-per-node, --threads cannot be combined with --num-workers", "--cpus-per-worker"],
+    ),
     # training config files
     "config-not-utf8": (
         [*TRAIN, "--config", "{w}/not-utf8.json", "--out", "{w}/new"],

@@ -6,7 +6,8 @@ import argparse
 import dataclasses
 import json
 
-from .cluster import check_job_paths
+from ..cli_common import Given
+from .cluster import ClusterError, check_job_paths
 from .tune import SweepSpace, results_table, run_sweep
 
 
@@ -35,20 +36,32 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
         "--workers", dest="ray_workers", type=int, action=_DeprecatedWorkers, help=argparse.SUPPRESS
     )
     g.add_argument(
-        "--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs per worker (NCCL if > 0)"
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        metavar="G",
+        action=Given,
+        help="GPUs per worker (NCCL if > 0)",
     )
     g.add_argument(
-        "--cpus-per-worker", type=float, default=1.0, metavar="C", help="CPUs (and torch threads) per worker"
+        "--cpus-per-worker",
+        type=float,
+        default=1.0,
+        metavar="C",
+        action=Given,
+        help="CPUs (and torch threads) per worker",
     )
     g.add_argument(
         "--address",
         metavar="ADDR",
+        action=Given,
         help="auto (cluster started with `ray start` here), HOST:PORT or ray://HOST:PORT; "
         "default: $RAY_ADDRESS, else a local cluster",
     )
     g.add_argument(
         "--storage",
         metavar="PATH_OR_URI",
+        action=Given,
         help="where Ray keeps checkpoints (shared path or s3://, gs://); default: <out>/ray",
     )
     g.add_argument(
@@ -56,11 +69,13 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=2,
         metavar="K",
+        action=Given,
         help="restart the workers from the last checkpoint up to K times (-1: forever)",
     )
     g.add_argument(
         "--placement-strategy",
         default="PACK",
+        action=Given,
         choices=("PACK", "SPREAD", "STRICT_SPREAD", "STRICT_PACK"),
         help="how Ray places the workers on nodes: PACK fills nodes first, SPREAD spreads where it can, "
         "STRICT_SPREAD one worker per node (fails if there are fewer nodes), STRICT_PACK all on one node",
@@ -68,14 +83,50 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "-v",
         "--verbose",
-        action="store_true",
-        help="also show Ray's own log lines (worker-group set-up, every rank's reports, cluster warnings)",
+        action=Given,
+        nargs=0,
+        const=True,
+        default=False,
+        help="also show Ray's own log lines (worker-group set-up, every rank's reports, cluster warnings) "
+        "(default: off)",
     )
     g.add_argument(
         "--check-sync",
-        action="store_true",
-        help="hash the weights on every rank before every step and stop if they differ (slow; debugging)",
+        action=Given,
+        nargs=0,
+        const=True,
+        default=False,
+        help="hash the weights on every rank before every step and stop if they differ (slow; debugging) "
+        "(default: off)",
     )
+
+
+# Options that only Ray Train's workers use, and those that only a run in this machine's processes uses.
+_RAY_ONLY = {"--gpus-per-worker", "--cpus-per-worker", "--address", "--storage", "--max-failures",
+             "--placement-strategy", "-v", "--verbose", "--check-sync"}  # fmt: skip
+_LOCAL_ONLY = {"--nproc-per-node"}
+
+
+def check_cluster_options(args: argparse.Namespace) -> None:
+    """Refuse an option that the chosen way of training would ignore: a Ray option without
+    `--num-workers`, or `--nproc-per-node`/`--threads` with it (Ray starts the workers and gives each
+    `--cpus-per-worker` threads)."""
+    given = list(dict.fromkeys(getattr(args, "given_options", ())))
+    if args.ray_workers is None:
+        stray = [o for o in given if o in _RAY_ONLY]
+        if stray:
+            raise ClusterError(
+                f"{', '.join(stray)} only appl{'ies' if len(stray) == 1 else 'y'} to Ray Train; add "
+                f"--num-workers N to train on Ray workers, or leave {'it' if len(stray) == 1 else 'them'} out "
+                "to train in this machine's processes"
+            )
+        return
+    local = [o for o in given if o in _LOCAL_ONLY] + (["--threads"] if args.threads is not None else [])
+    if local:
+        raise ClusterError(
+            f"{', '.join(local)} cannot be combined with --num-workers: Ray starts the workers "
+            "(--num-workers N) and gives each --cpus-per-worker torch threads"
+        )
 
 
 def _tune(args: argparse.Namespace) -> int:
