@@ -170,6 +170,12 @@ class TrainConfig:
             f"--{changed[0].replace('_', '-') if changed else ''} applies to --dataset imagefolder only; "
             f"{self.dataset} uses its own random shift{' and flip' if self.dataset in ('fashion-mnist', 'cifar10') else ''}",
         )
+        trained = [name for name in changed if name != "interpolation"]  # interpolation is also evaluation's
+        need(
+            self.augment or not trained,
+            f"--{trained[0].replace('_', '-') if trained else ''} is a training augmentation and --no-augment "
+            "turns augmentation off; drop one of them",
+        )
         return self
 
     def to_dict(self) -> dict:

@@ -297,7 +297,6 @@ def _imagefolder(
     augmentation: Augmentation | None = None,
 ) -> DataBundle:
     """An ImageFolder tree with `train/` and `val/` (ImageNet layout); timm's transforms, val split from train."""
-    from timm.data import create_transform
     from torchvision.datasets import ImageFolder
 
     root = Path(data_dir or "data/imagenet")
@@ -321,8 +320,7 @@ def _imagefolder(
     augmented = copy.copy(plain)  # shares the file list; only the transform differs
     if augment:
         augmented.transform = augmentation.train_transform(img_size, preprocessing.mean, preprocessing.std)
-    else:
-        augmented.transform = create_transform(img_size, is_training=False)
+    # else: --no-augment trains on exactly the evaluation transform (the model card's)
     train_idx, val_idx = _split(len(plain), val_fraction, seed)
     train = Subset(augmented, train_idx.tolist())
     return DataBundle(

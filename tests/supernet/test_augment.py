@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from supernet.train.augment import Augmentation
 from supernet.train.config import TrainConfig, TrainConfigError
@@ -77,6 +78,10 @@ def test_cli_options_reach_the_transform_and_the_run_config(tmp_path):
             ["--dataset", "digits", "--color-jitter", "0.1"],
             "--color-jitter applies to --dataset imagefolder only",
         ),
+        (
+            ["--dataset", "imagefolder", "--no-augment", "--scale", "0.5", "1"],
+            "--scale is a training augmentation and --no-augment turns augmentation off",
+        ),
     ],
 )
 def test_bad_augmentation_is_one_line_and_exit_2(argv, words, capsys, tmp_path):
@@ -88,3 +93,24 @@ def test_bad_augmentation_is_one_line_and_exit_2(argv, words, capsys, tmp_path):
 def test_config_refuses_a_bad_pair():
     with pytest.raises(TrainConfigError, match="--ratio needs 0 < MIN <= MAX"):
         TrainConfig(dataset="imagefolder", ratio=(2.0, 1.0)).validate()
+
+
+def test_no_augment_trains_on_the_evaluation_transform(tmp_path):
+    """--no-augment: training images go through exactly what the model card describes (the evaluation
+    transform, bicubic unless --interpolation), not timm's default evaluation transform; --interpolation
+    still sets both."""
+    from PIL import Image
+
+    root = _folder(tmp_path)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (23, 17, 3), np.uint8)).save(
+        root / "train" / "c0" / "noise.png"
+    )
+    for interpolation in (None, "bilinear"):
+        bundle = load_data(
+            "imagefolder", str(root), img_size=16, augment=False,
+            augmentation=Augmentation(interpolation=interpolation),
+        )  # fmt: skip
+        train, evaluation = bundle.train.dataset.transform, bundle.preprocessing.eval_transform()
+        image = Image.open(root / "train" / "c0" / "noise.png").convert("RGB")
+        assert torch.equal(train(image), evaluation(image))
+    TrainConfig(dataset="imagefolder", augment=False, interpolation="bilinear").validate()
