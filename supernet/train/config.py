@@ -115,6 +115,11 @@ class TrainConfig:
                 )
 
         need(self.dataset in DATASETS, f"dataset {self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
+        need(
+            self.data_dir is None or self.dataset not in ("digits", "synthetic"),
+            f"--data applies to --dataset fashion-mnist, cifar10 or imagefolder; {self.dataset} "
+            f"{'is embedded in scikit-learn' if self.dataset == 'digits' else 'is generated'} and reads no folder",
+        )
         need(self.opt in OPTIMIZERS, f"opt {self.opt!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
         need(self.amp in AMP_MODES, f"amp {self.amp!r} is unknown; allowed: {', '.join(AMP_MODES)}")
         need(

@@ -78,6 +78,7 @@ def test_cli_options_reach_the_transform_and_the_run_config(tmp_path):
             ["--dataset", "digits", "--color-jitter", "0.1"],
             "--color-jitter applies to --dataset imagefolder only",
         ),
+        (["--data", "/tmp"], "--data applies to --dataset fashion-mnist, cifar10 or imagefolder; digits is"),
         (
             ["--dataset", "imagefolder", "--no-augment", "--scale", "0.5", "1"],
             "--scale is a training augmentation and --no-augment turns augmentation off",
