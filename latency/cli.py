@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from supernet.cli_common import add_quiet
+from supernet.cli_common import Given, add_quiet
 
 from .timing import STATS, Timing
 
@@ -51,9 +51,32 @@ def _build_io(args: argparse.Namespace):
     return space, model.in_chans, model.num_classes
 
 
+# Options of `latency build` that only a timed target uses, and the one only the FPGA model uses.
+_TIMING_OPTIONS = ("--threads", "--batch", "--warmup", "--repeats", "--stat", "--fit-samples", "--provider")
+_NOT_TIMED = {"macs": "an exact count", "params": "an exact count", "fpga-int8": "an analytic model"}
+
+
+def _check_build_options(args: argparse.Namespace) -> None:
+    """Refuse an option the chosen target would ignore (one line, exit 2) instead of ignoring it."""
+    from .errors import OptionError
+
+    given = list(dict.fromkeys(getattr(args, "given_options", ())))
+    if args.target in _NOT_TIMED:
+        stray = [o for o in given if o in _TIMING_OPTIONS]
+        if stray:
+            raise OptionError(
+                f"{', '.join(stray)} only set{'s' if len(stray) == 1 else ''} how layers are timed, and --target "
+                f"{args.target} is {_NOT_TIMED[args.target]} (nothing is timed); leave "
+                f"{'it' if len(stray) == 1 else 'them'} out"
+            )
+    if "--fpga" in given and args.target != "fpga-int8":
+        raise OptionError(f"--fpga applies to --target fpga-int8 only, not {args.target}; leave it out")
+
+
 def _build(args: argparse.Namespace) -> int:
     from .build import build_table, check_positive
 
+    _check_build_options(args)
     check_positive(
         **{k: v for k, v in (("in_chans", args.in_chans), ("num_classes", args.num_classes)) if v is not None}
     )
@@ -194,9 +217,9 @@ def _space_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-classes", type=int, help="classes (default 10, or the checkpoint's)")
 
 
-def _stat_option(p: argparse.ArgumentParser, what: str = "statistic of the timed runs") -> None:
+def _stat_option(p: argparse.ArgumentParser, what: str = "statistic of the timed runs", **kw) -> None:
     p.add_argument(
-        "--stat", default="median", choices=STATS,
+        "--stat", default="median", choices=STATS, **kw,
         help=f"{what}: median (default: typical latency), p90/p99 (tail, for serving) or min (lower bound; "
         "steadiest on a busy shared machine)",
     )  # fmt: skip
@@ -210,25 +233,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     _space_options(b)
     b.add_argument("--target", required=True, help=TARGET_HELP)
     b.add_argument("--out", required=True, help="table JSON to write; an unfinished one there is resumed")
-    b.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    b.add_argument("--batch", type=int, default=1, help="batch size (default 1, the deployment case)")
-    b.add_argument("--warmup", type=int, default=10, help="untimed runs per layer (default 10)")
+    b.add_argument("--threads", type=int, default=1, action=Given, help="intra-op threads (default 1)")
     b.add_argument(
-        "--repeats", type=int, default=50, help="timed runs per layer (default 50); --stat of them is kept"
+        "--batch", type=int, default=1, action=Given, help="batch size (default 1, the deployment case)"
     )
-    _stat_option(b)
+    b.add_argument("--warmup", type=int, default=10, action=Given, help="untimed runs per layer (default 10)")
     b.add_argument(
-        "--provider", default=CPU, help=f"onnxruntime execution provider for ort-* targets (default {CPU})"
-    )
+        "--repeats", type=int, default=50, action=Given,
+        help="timed runs per layer (default 50); --stat of them is kept",
+    )  # fmt: skip
+    _stat_option(b, action=Given)
+    b.add_argument(
+        "--provider", default=CPU, action=Given,
+        help=f"onnxruntime execution provider for ort-* targets (default {CPU})",
+    )  # fmt: skip
     b.add_argument(
         "--fit-samples",
         type=int,
         default=20,
+        action=Given,
         help="subnets measured end to end to fit the correction (default 20)",
     )
     b.add_argument(
         "--fpga",
         default="zcu102-b4096",
+        action=Given,
         help="FPGA preset or config file for --target fpga-int8 (default zcu102-b4096)",
     )
     b.add_argument(

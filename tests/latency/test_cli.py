@@ -138,3 +138,24 @@ def test_repeats_help_names_the_default_statistic(capsys):
         main(["latency", "build", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--stat of them is kept" in text and "median (default" in text
+
+
+@pytest.mark.parametrize(
+    "target,extra,words",
+    [("macs", ["--threads", "2"], "--threads only sets how layers are timed, and --target macs is an exact count"),
+     ("params", ["--repeats", "5", "--stat", "min"], "--repeats, --stat only set how layers are timed"),
+     ("fpga-int8", ["--provider", "CUDAExecutionProvider"], "--target fpga-int8 is an analytic model"),
+     ("fpga-int8", ["--batch", "4", "--fit-samples", "8"], "--batch, --fit-samples only set"),
+     ("ort-cpu", ["--fpga", "zcu102-b4096"], "--fpga applies to --target fpga-int8 only, not ort-cpu"),
+     ("macs", ["--warmup", "1", "--fpga", "zcu102-b4096"], "--warmup only sets how layers are timed")],
+)  # fmt: skip
+def test_build_refuses_options_the_target_would_ignore(tmp_path, capsys, target, extra, words):
+    out = tmp_path / "t.json"
+    argv = ["latency", "build", "--space", "mbv2-small", "--target", target, "--out", str(out), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    # the FPGA model's own option stays accepted
+    assert main(["latency", "build", "--space", "mbv2-small", "--target", "fpga-int8", "--fpga",
+                 "zcu102-b4096", "--out", str(out), "-q"]) == 0  # fmt: skip
