@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from supernet.checks import MAX_SEED, float_arg, int_arg
 from supernet.cli_common import (
     ARCH_HELP,
     CHECKPOINT_HELP,
+    Given,
     add_json,
     add_quiet,
     add_threads,
@@ -23,45 +23,11 @@ from supernet.errors import OutputError
 from supernet.files import atomic_write_text
 from supernet.outdir import check_out_dir, owned_folder
 
+from .budget import budget_request, check_unit
 from .errors import ExtractError
 
 DEFAULT_EVALS = 30
 SEARCH_CALIB_IMAGES = 500
-UNITS = {"ms": "ms", "mmacs": "MMACs", "mparams": "Mparams"}  # --unit spelling -> a table's unit
-
-
-def _budgets(text: str, flag: str) -> list[float]:
-    try:
-        budgets = [float(b) for b in text.split(",") if b.strip()]
-    except ValueError:
-        raise ExtractError(f"{flag} must be numbers separated by commas (e.g. 1.5,2,2.5), got {text!r}")
-    if not budgets or any(not (b > 0 and math.isfinite(b)) for b in budgets):
-        raise ExtractError(f"{flag} must be positive finite numbers, got {text!r}")
-    return sorted(set(budgets))
-
-
-def budget_request(args: argparse.Namespace) -> tuple[list[float], str | None, str]:
-    """(budgets, the unit asked for or None for the table's, the flag used) from --budget/--unit/--budget-ms."""
-    if (args.budget is None) == (args.budget_ms is None):
-        raise ExtractError(
-            "give the latency budget once: --budget X [--unit ms|mmacs|mparams] or --budget-ms X"
-        )
-    if args.budget_ms is not None:
-        return _budgets(args.budget_ms, "--budget-ms"), "ms", "--budget-ms"
-    unit = None
-    if args.unit is not None:
-        unit = UNITS.get(args.unit.lower())
-        if unit is None:
-            raise ExtractError(f"unknown --unit {args.unit!r}; allowed: {', '.join(UNITS)}")
-    return _budgets(args.budget, "--budget"), unit, "--budget"
-
-
-def check_unit(asked: str | None, flag: str, table_unit: str) -> str:
-    """The budget's unit must be the table's: `--budget-ms 4` on a MACs table is refused, not read as 4 MMACs."""
-    if asked is None or asked == table_unit:
-        return table_unit
-    use = "--budget X" + ("" if table_unit == "ms" else f" --unit {table_unit.lower()}")
-    raise ExtractError(f"{flag} is in {asked} but the latency table predicts {table_unit}; use {use}")
 
 
 def _check_out(out: Path, overwrite: bool, resumable: bool = False) -> None:
@@ -117,7 +83,10 @@ def _start_extract(args: argparse.Namespace) -> dict:
     _check_out(out, args.overwrite or args.resume, resumable=True)
     set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
-    table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
+    table = open_table(
+        args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8,
+        provider_given=_given(args, "--provider"),
+    )  # fmt: skip
     check_unit(asked_unit, flag, table.unit)
     check_budgets(ckpt.space, table.predict, budgets, table.unit)
     _place(ckpt.model, args)
@@ -223,6 +192,10 @@ def _run_extract(args, out: Path, *, budgets: list[float], ckpt, table) -> dict:
     }
 
 
+def _given(args: argparse.Namespace, option: str) -> bool:
+    return option in getattr(args, "given_options", ())
+
+
 def _place(model, args: argparse.Namespace) -> None:
     from .pipeline import place_model
 
@@ -270,7 +243,14 @@ def _run_export(args: argparse.Namespace) -> dict:
     arch = resolve_arch(args.arch, ckpt.space)
     table = None
     if args.lut:
-        table = open_table(args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8)
+        table = open_table(
+            args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8,
+            provider_given=_given(args, "--provider"),
+        )  # fmt: skip
+    elif _given(args, "--provider"):
+        raise ExtractError(
+            "--provider names the onnxruntime provider of a latency table: give --lut, or leave it out"
+        )
     _place(ckpt.model, args)
     with owned_folder(out):
         data = checkpoint_eval_data(ckpt, num_calib=args.calib_images, workers=args.loader_workers)
@@ -345,6 +325,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--provider",
         default="CPUExecutionProvider",
+        action=Given,
         help="onnxruntime execution provider the model will run on; must be the table's (default CPU)",
     )
     p.add_argument(

@@ -168,6 +168,11 @@ def test_search_on_the_gpu_scores_and_ships_what_the_cpu_does(run, tmp_path):
         (["--lut", "{run}/macs.json", "--budget", "inf"], "--budget must be positive finite numbers"),
         (["--lut", "{run}/macs.json", "--budget", "5", "--device", "gpu"], "--device 'gpu' is unknown"),
         (["--lut", "{run}/macs.json", "--budget", "5", "--device", "cuda:64"], "this machine has"),
+        (
+            ["--lut", "{run}/macs.json", "--budget", "5", "--provider", "CPUExecutionProvider"],
+            "--provider applies to onnxruntime latency tables (ort-cpu, ort-cpu-int8), and",
+        ),
+        (["--lut", "{run}/macs.json", "--budget", "5,2,5"], "--budget lists 5 more than once"),
     ],
 )
 def test_bad_extract_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, args, message):
@@ -176,6 +181,17 @@ def test_bad_extract_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, 
     assert main([*argv, *(a.format(run=run) for a in args)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_a_provider_without_a_table(run, tmp_path, capsys, space):
+    arch = str(space.smallest())
+    argv = ["export", "--checkpoint", str(run / "ck"), "--arch", arch, "--out", str(tmp_path / "d")]
+    assert main([*argv, "--provider", "CPUExecutionProvider"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1 and "--provider names the onnxruntime provider of a latency table: give --lut" in err[0]
+    )
     assert list(tmp_path.iterdir()) == []
 
 
