@@ -149,6 +149,14 @@ def _validate(args: argparse.Namespace) -> int:
     from .table import LatencyTable
     from .validate import validate_table, write_report
 
+    stray = list(dict.fromkeys(getattr(args, "given_options", ()))) if args.timings else []
+    if stray:
+        from .errors import OptionError
+
+        raise OptionError(
+            f"{', '.join(stray)} set{'s' if len(stray) == 1 else ''} how subnets are measured here, and --timings "
+            f"compares the device's own timings instead; leave {'it' if len(stray) == 1 else 'them'} out"
+        )
     check_positive(samples=args.samples, passes=args.passes)
     Timing(warmup=args.warmup, repeats=args.repeats)  # refuse bad counts before the table is read
     table = LatencyTable.load(args.lut)
@@ -303,14 +311,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--timings", help="compare with the device's own timings of the kit's held-out subnets instead"
     )
-    v.add_argument("--samples", type=int, default=50, help="subnets to measure (default 50)")
+    measured = {"action": Given}  # options of the measurement here, refused with --timings
+    v.add_argument("--samples", type=int, default=50, help="subnets to measure (default 50)", **measured)
     v.add_argument(
-        "--seed", type=int, default=0, help="subnet sampling seed (default 0; the fit used its own)"
+        "--seed",
+        type=int,
+        default=0,
+        help="subnet sampling seed (default 0; the fit used its own)",
+        **measured,
     )
-    v.add_argument("--warmup", type=int, default=10, help="untimed runs per subnet (default 10)")
-    v.add_argument("--repeats", type=int, default=100, help="timed runs per subnet and pass (default 100)")
-    v.add_argument("--passes", type=int, default=2, help="measurements per subnet, minutes apart (default 2)")
-    v.add_argument("--no-independent", action="store_true", help="skip the independent onnxruntime timer")
+    v.add_argument("--warmup", type=int, default=10, help="untimed runs per subnet (default 10)", **measured)
+    v.add_argument(
+        "--repeats", type=int, default=100, help="timed runs per subnet and pass (default 100)", **measured
+    )
+    v.add_argument(
+        "--passes", type=int, default=2, help="measurements per subnet, minutes apart (default 2)", **measured
+    )
+    v.add_argument(
+        "--no-independent", nargs=0, const=True, default=False,
+        help="skip the independent onnxruntime timer (default: off)", **measured,
+    )  # fmt: skip
     v.add_argument("--plot", help="predicted-vs-measured PNG (default: <lut>_validation.png)")
     v.add_argument("--report", help="also write a markdown report (summary, settings, per-subnet rows)")
     v.add_argument("--json", action="store_true", help="print the full report as JSON")

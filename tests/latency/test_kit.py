@@ -112,6 +112,11 @@ def test_runner_import_and_held_out_prediction(kit, timings, tmp_path, capsys):
     capsys.readouterr()
     assert main(["latency", "validate", "--lut", str(tmp_path / "lut.json"), "--timings", str(timings)]) == 0
     assert "timed on the device by run_kit.py" in capsys.readouterr().out
+    # options of a measurement here are refused with --timings, which measures nothing
+    argv = ["latency", "validate", "--lut", str(tmp_path / "lut.json"), "--timings", str(timings)]
+    assert main([*argv, "--repeats", "20", "--no-independent"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--repeats, --no-independent set how subnets are measured here" in err[0]
     p90 = tmp_path / "p90.json"
     assert main(["latency", "import", str(kit), str(timings), "--out", str(p90), "--stat", "p90"]) == 0
     assert LatencyTable.load(p90).stat == "p90"
