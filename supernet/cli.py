@@ -266,7 +266,10 @@ def _space(args: argparse.Namespace) -> int:
     space = SearchSpace.resolve(args.space)
     if args.validate:
         arch = resolve_arch(args.validate, space)
-        print(f"ok: {arch} is in {space.name}")
+        if args.json:
+            print(json.dumps({"space": space.name, "arch": str(arch), "in_space": True}))
+        else:
+            print(f"ok: {arch} is in {space.name}")
         return 0
     if args.arch:
         arch = resolve_arch(args.arch, space)
@@ -285,9 +288,12 @@ def _space(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("space", help="show a search space or check an arch against it")
     p.add_argument("space", help=SPACE_HELP)
-    p.add_argument("--json", action="store_true", help="print the space (or --arch) as JSON")
-    p.add_argument("--validate", metavar="ARCH", help=f"check that an arch is in the space; {ARCH_HELP}")
-    p.add_argument("--arch", metavar="ARCH", help=f"print one member of the space; {ARCH_HELP}")
+    p.add_argument(
+        "--json", action="store_true", help="print the space (or --arch, --validate's result) as JSON"
+    )
+    one = p.add_mutually_exclusive_group()
+    one.add_argument("--validate", metavar="ARCH", help=f"check that an arch is in the space; {ARCH_HELP}")
+    one.add_argument("--arch", metavar="ARCH", help=f"print one member of the space; {ARCH_HELP}")
     p.set_defaults(func=_space)
 
     p = sub.add_parser(

@@ -1,5 +1,6 @@
 """The `supernet` entry point: every group is assembled, and bad input is one line with exit code 2."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def test_space_show_and_validate(capsys):
     smallest = "r24_w0.75d1k3e3_w0.75d2k3.3e3.3_w0.75d2k3.3e3.3_w0.75d2k3.3e3.3_w0.75d1k3e3"
     assert main(["space", "mbv2-small", "--validate", smallest]) == 0
     assert "ok" in capsys.readouterr().out
+    assert main(["space", "mbv2-small", "--validate", smallest, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"space": "mbv2-small", "arch": smallest, "in_space": True}
 
 
 @pytest.mark.parametrize(
@@ -32,6 +35,10 @@ def test_space_show_and_validate(capsys):
         (["space", "nope"], "unknown search space 'nope'"),
         (["space", "mbv2-small", "--validate", "r40_w1d1k3e3"], "resolution=40 is not in the search space"),
         (["space", "/no/such.yaml"], "search space file not found"),
+        (
+            ["space", "mbv2-small", "--validate", "r24", "--arch", "r24"],
+            "--arch: not allowed with argument --validate",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message):
