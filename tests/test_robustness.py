@@ -340,6 +340,10 @@ CASES = {
         ["tune", "--out", "{w}/new-tune", "--num-random", "1", "100", "--address", "127.0.0.1:1"],
         ["--num-random: num_random must be an integer in [0, 64], got 100"],
     ),
+    "tune-train-epochs-0": (
+        ["tune", "--out", "{w}/new-tune", "--train-epochs", "0", "--address", "127.0.0.1:1"],
+        ["--train-epochs", "[1, 1000000]", "got 0"],
+    ),
     "tune-out-file": (
         ["tune", "--out", "{w}/a-file"],
         ["--out", "a-file", "existing file", "allowed: a folder"],

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 
+from ..checks import int_arg
 from ..cli_common import Given
 from .cluster import ClusterError, check_job_paths
 from .tune import SweepSpace, results_table, run_sweep
@@ -184,7 +185,7 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="epochs per trial, ASHA's max (overrides --config)")
     p.add_argument(
         "--train-epochs",
-        type=int,
+        type=int_arg(1, 1_000_000),
         metavar="N",
         help="epochs of the full training the best config is written for (default: --config's epochs, "
         "else the `supernet train` default), not the shorter trial length",
