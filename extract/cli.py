@@ -15,6 +15,7 @@ from supernet.cli_common import (
     add_json,
     add_quiet,
     add_threads,
+    given_among,
     json_mode,
     print_json,
     set_threads,
@@ -85,7 +86,7 @@ def _start_extract(args: argparse.Namespace) -> dict:
     ckpt = open_checkpoint(args.checkpoint)
     table = open_table(
         args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8,
-        provider_given=_given(args, "--provider"),
+        provider_given=bool(given_among(args, {"--provider"})),
     )  # fmt: skip
     check_unit(asked_unit, flag, table.unit)
     check_budgets(ckpt.space, table.predict, budgets, table.unit)
@@ -192,10 +193,6 @@ def _run_extract(args, out: Path, *, budgets: list[float], ckpt, table) -> dict:
     }
 
 
-def _given(args: argparse.Namespace, option: str) -> bool:
-    return option in getattr(args, "given_options", ())
-
-
 def _place(model, args: argparse.Namespace) -> None:
     from .pipeline import place_model
 
@@ -245,9 +242,9 @@ def _run_export(args: argparse.Namespace) -> dict:
     if args.lut:
         table = open_table(
             args.lut, ckpt.model, target=args.target, provider=args.provider, int8=args.int8,
-            provider_given=_given(args, "--provider"),
+            provider_given=bool(given_among(args, {"--provider"})),
         )  # fmt: skip
-    elif _given(args, "--provider"):
+    elif given_among(args, {"--provider"}):
         raise ExtractError(
             "--provider names the onnxruntime provider of a latency table: give --lut, or leave it out"
         )

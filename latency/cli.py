@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from supernet.cli_common import Given, add_quiet
+from supernet.cli_common import Given, add_quiet, given_among, it_or_them
 
 from .timing import STATS, Timing
 
@@ -53,6 +53,14 @@ def _build_io(args: argparse.Namespace):
 
 # Options of `latency build` that only a timed target uses, and the one only the FPGA model uses.
 _TIMING_OPTIONS = ("--threads", "--batch", "--warmup", "--repeats", "--stat", "--fit-samples", "--provider")
+_MEASURE_OPTIONS = (
+    "--samples",
+    "--seed",
+    "--warmup",
+    "--repeats",
+    "--passes",
+    "--no-independent",
+)  # validate
 _NOT_TIMED = {"macs": "an exact count", "params": "an exact count", "fpga-int8": "an analytic model"}
 
 
@@ -60,16 +68,13 @@ def _check_build_options(args: argparse.Namespace) -> None:
     """Refuse an option the chosen target would ignore (one line, exit 2) instead of ignoring it."""
     from .errors import OptionError
 
-    given = list(dict.fromkeys(getattr(args, "given_options", ())))
-    if args.target in _NOT_TIMED:
-        stray = [o for o in given if o in _TIMING_OPTIONS]
-        if stray:
-            raise OptionError(
-                f"{', '.join(stray)} only set{'s' if len(stray) == 1 else ''} how layers are timed, and --target "
-                f"{args.target} is {_NOT_TIMED[args.target]} (nothing is timed); leave "
-                f"{'it' if len(stray) == 1 else 'them'} out"
-            )
-    if "--fpga" in given and args.target != "fpga-int8":
+    stray = given_among(args, _TIMING_OPTIONS) if args.target in _NOT_TIMED else []
+    if stray:
+        raise OptionError(
+            f"{', '.join(stray)} only set{'s' if len(stray) == 1 else ''} how layers are timed, and --target "
+            f"{args.target} is {_NOT_TIMED[args.target]} (nothing is timed); leave {it_or_them(stray)} out"
+        )
+    if given_among(args, {"--fpga"}) and args.target != "fpga-int8":
         raise OptionError(f"--fpga applies to --target fpga-int8 only, not {args.target}; leave it out")
 
 
@@ -149,13 +154,13 @@ def _validate(args: argparse.Namespace) -> int:
     from .table import LatencyTable
     from .validate import validate_table, write_report
 
-    stray = list(dict.fromkeys(getattr(args, "given_options", ()))) if args.timings else []
+    stray = given_among(args, _MEASURE_OPTIONS) if args.timings else []
     if stray:
         from .errors import OptionError
 
         raise OptionError(
             f"{', '.join(stray)} set{'s' if len(stray) == 1 else ''} how subnets are measured here, and --timings "
-            f"compares the device's own timings instead; leave {'it' if len(stray) == 1 else 'them'} out"
+            f"compares the device's own timings instead; leave {it_or_them(stray)} out"
         )
     check_positive(samples=args.samples, passes=args.passes)
     Timing(warmup=args.warmup, repeats=args.repeats)  # refuse bad counts before the table is read

@@ -64,6 +64,15 @@ class Given(argparse.Action):
         namespace.given_options = *getattr(namespace, "given_options", ()), option_string
 
 
+def given_among(args: argparse.Namespace, options) -> list[str]:
+    """Those of `options` (option strings recorded by `Given`) given on the command line, in order, once."""
+    return [o for o in dict.fromkeys(getattr(args, "given_options", ())) if o in options]
+
+
+def it_or_them(names: list[str]) -> str:
+    return "it" if len(names) == 1 else "them"
+
+
 def add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-step lines")
 

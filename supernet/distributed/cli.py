@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from ..checks import int_arg
-from ..cli_common import Given
+from ..cli_common import Given, given_among, it_or_them
 from .cluster import ClusterError, check_job_paths
 from .tune import SweepSpace, results_table, run_sweep
 
@@ -112,17 +112,16 @@ def check_cluster_options(args: argparse.Namespace) -> None:
     """Refuse an option that the chosen way of training would ignore: a Ray option without
     `--num-workers`, or `--nproc-per-node`/`--threads` with it (Ray starts the workers and gives each
     `--cpus-per-worker` threads)."""
-    given = list(dict.fromkeys(getattr(args, "given_options", ())))
     if args.ray_workers is None:
-        stray = [o for o in given if o in _RAY_ONLY]
+        stray = given_among(args, _RAY_ONLY)
         if stray:
             raise ClusterError(
                 f"{', '.join(stray)} only appl{'ies' if len(stray) == 1 else 'y'} to Ray Train; add "
-                f"--num-workers N to train on Ray workers, or leave {'it' if len(stray) == 1 else 'them'} out "
-                "to train in this machine's processes"
+                f"--num-workers N to train on Ray workers, or leave {it_or_them(stray)} out to train in this "
+                "machine's processes"
             )
         return
-    local = [o for o in given if o in _LOCAL_ONLY] + (["--threads"] if args.threads is not None else [])
+    local = given_among(args, _LOCAL_ONLY) + (["--threads"] if args.threads is not None else [])
     if local:
         raise ClusterError(
             f"{', '.join(local)} cannot be combined with --num-workers: Ray starts the workers "
