@@ -120,6 +120,11 @@ class TrainConfig:
             f"--data applies to --dataset fashion-mnist, cifar10 or imagefolder; {self.dataset} "
             f"{'is embedded in scikit-learn' if self.dataset == 'digits' else 'is generated'} and reads no folder",
         )
+        need(
+            self.img_size is None or self.dataset in ("imagefolder", "synthetic"),
+            f"--img-size applies to --dataset imagefolder or synthetic; {self.dataset} keeps its native size "
+            "(each subnet resizes it to its own resolution)",
+        )
         need(self.opt in OPTIMIZERS, f"opt {self.opt!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
         need(self.amp in AMP_MODES, f"amp {self.amp!r} is unknown; allowed: {', '.join(AMP_MODES)}")
         need(

@@ -80,6 +80,10 @@ def test_cli_options_reach_the_transform_and_the_run_config(tmp_path):
         ),
         (["--data", "/tmp"], "--data applies to --dataset fashion-mnist, cifar10 or imagefolder; digits is"),
         (
+            ["--dataset", "fashion-mnist", "--img-size", "32"],
+            "--img-size applies to --dataset imagefolder or",
+        ),
+        (
             ["--dataset", "imagefolder", "--no-augment", "--scale", "0.5", "1"],
             "--scale is a training augmentation and --no-augment turns augmentation off",
         ),
