@@ -144,6 +144,10 @@ def train_distributed(config, ray_config: RayConfig) -> dict:
             f"{out} already holds a checkpoint (or Ray run {storage}/{name} does); pass --resume to continue it "
             "or choose another --out"
         )
+    if not config.resume:
+        from ..train.resume import check_new_run_files
+
+        check_new_run_files(out)  # before Ray starts: the workers' run would replace them
     owns_connection = not ray.is_initialized()
     if starts_local_cluster(ray_config.address):  # fail before spending seconds on starting Ray
         check_resources(

@@ -45,6 +45,7 @@ def check_resume(out: Path, config: TrainConfig) -> None:
             raise CheckpointError(
                 f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out"
             )
+        check_new_run_files(out)
         return
     if not pointer.is_file():
         raise CheckpointError(
@@ -52,12 +53,47 @@ def check_resume(out: Path, config: TrainConfig) -> None:
             "a new run there, or give the run directory to continue"
         )
     saved = TrainConfig.from_dict(read_pointer(pointer)["config"], where=f"checkpoint {pointer}: config")
-    conflicts = resume_conflicts(config, saved)
+    refuse_conflicts(out, config, saved)
+
+
+def refuse_conflicts(out: Path, given: TrainConfig, saved: TrainConfig) -> None:
+    """CheckpointError listing every option of `given` that contradicts the run saved in `out`."""
+    conflicts = resume_conflicts(given, saved)
     if conflicts:
         raise CheckpointError(
             f"--resume: options contradict the run in {out}: {'; '.join(conflicts)}; drop them "
             f"(a resumed run keeps its config; only {', '.join(RESUMABLE_CHANGES[1:])} may change)"
         )
+
+
+# What a new run writes at its start, replacing a file of that name.
+RUN_FILES = ("config.json", "metrics.jsonl")
+
+
+def check_new_run_files(out: Path) -> None:
+    """Refuse a new run in a folder whose config.json or metrics.jsonl it would replace, unless an earlier
+    start of a run in this folder wrote them (a run killed before its first checkpoint starts again)."""
+    there = [name for name in RUN_FILES if (out / name).exists()]
+    if not there or _written_by_a_run(out):
+        return
+    raise CheckpointError(
+        f"--out {out} holds {' and '.join(there)}, which no run started there wrote, and a new run would "
+        f"replace {'it' if len(there) == 1 else 'them'}; choose another --out (an empty or new folder)"
+    )
+
+
+def _written_by_a_run(out: Path) -> bool:
+    """Whether out/config.json is a run's own: a whole TrainConfig whose `out` names this folder (by name:
+    a run restarted from another working directory may give it another relative path)."""
+    from dataclasses import fields
+
+    try:
+        saved = json.loads((out / "config.json").read_text())
+        whole = set(saved) >= {f.name for f in fields(TrainConfig)} - {"loader_workers"}
+        named, here = Path(saved["out"]), out.resolve()
+        return whole and (named.resolve() == here or named.name == here.name)
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return False
 
 
 def train_state(

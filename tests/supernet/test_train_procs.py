@@ -80,6 +80,7 @@ def test_two_processes_train_deterministically_and_resume(tmp_path, capfd):
 def test_worker_errors_are_one_line(tmp_path, capsys):
     argv = _argv(tmp_path, tmp_path / "run", "--nproc-per-node", "2")
     argv[argv.index("synthetic")] = "fashion-mnist"
+    del argv[argv.index("--img-size") : argv.index("--img-size") + 2]  # the in-memory sets keep their size
     assert main([*argv, "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Fashion-MNIST not found" in err
@@ -146,6 +147,7 @@ def test_the_line_says_when_slicing_is_plain_autograd_and_refuses_other_values(t
 def test_a_bad_data_path_is_one_line_in_one_process(tmp_path, capsys, nproc):
     argv = _argv(tmp_path, tmp_path / "run", "--nproc-per-node", nproc)
     argv[argv.index("synthetic")] = "fashion-mnist"
+    del argv[argv.index("--img-size") : argv.index("--img-size") + 2]  # the in-memory sets keep their size
     assert main([*argv, "--data", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Fashion-MNIST not found" in err

@@ -235,3 +235,24 @@ def test_a_custom_activation_round_trips_through_checkpoint_and_extraction(tmp_p
     assert torch.allclose(subnet(x), loaded(x), atol=1e-5)
     with pytest.raises(Exception, match="act_layer .* is not supported; allowed: relu6"):
         ElasticMobileNetV2(space, act_layer=torch.nn.Tanh)
+
+
+def test_a_new_run_does_not_replace_files_it_did_not_write(tmp_path):
+    """A user's own config.json (or metrics.jsonl) in --out is never replaced by a new run; what an earlier
+    start of a run there wrote (killed before its first checkpoint) is, so the same command starts again."""
+    from supernet.train.resume import check_new_run_files
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("kept\n")
+    check_new_run_files(out)  # other files are no obstacle
+    (out / "config.json").write_text('{"lr": 0.05}')
+    with pytest.raises(CheckpointError, match="holds config.json, which no run started there wrote"):
+        Trainer(TrainConfig(dataset="synthetic", img_size=16, epochs=1, out=str(out), progress=False))
+    assert (out / "config.json").read_text() == '{"lr": 0.05}'
+    for where in (str(out), "run", "./elsewhere/../run"):  # the run's own, however its out was spelled
+        (out / "config.json").write_text(json.dumps(TrainConfig(out=where).to_dict()))
+        check_new_run_files(out)
+    (out / "config.json").write_text(json.dumps(TrainConfig(out=str(tmp_path / "other")).to_dict()))
+    with pytest.raises(CheckpointError, match="choose another --out"):
+        check_new_run_files(out)

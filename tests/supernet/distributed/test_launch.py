@@ -81,7 +81,7 @@ def test_more_workers_than_cpus_fails_within_seconds(ray_cluster, tmp_path):
 
 @pytest.mark.slow
 def test_user_error_inside_a_worker_comes_back_as_one_line(ray_cluster, tmp_path):
-    config = _config(tmp_path, dataset="fashion-mnist", data_dir=str(tmp_path / "nowhere"))
+    config = _config(tmp_path, dataset="fashion-mnist", img_size=None, data_dir=str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match="Fashion-MNIST not found in") as info:
         train_distributed(config, RayConfig(workers=2, max_failures=0))
     assert "\n" not in str(info.value)
