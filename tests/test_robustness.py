@@ -109,6 +109,8 @@ def world(tmp_path_factory, cli) -> Path:
     (w / "run-locked" / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
                                                           "started": _start_time(os.getpid())}))  # fmt: skip
     (w / "empty-run").mkdir()
+    (w / "own-config").mkdir()
+    (w / "own-config" / "config.json").write_text('{"lr": 0.05}')  # a user's config, kept beside their run
     (w / "folder.yaml").mkdir()
     return w
 
@@ -206,6 +208,10 @@ CASES = {
     ),
     "out-under-file": ([*TRAIN, "--out", "{w}/a-file/run"], ["--out", "lies under the file", "a-file"]),
     "run-exists": ([*TRAIN, "--out", "{w}/run"], ["already holds a checkpoint", "--resume"]),
+    "out-holds-users-config": (
+        [*TRAIN, "--config", "{w}/own-config/config.json", "--out", "{w}/own-config"],
+        ["own-config holds config.json, which no run started there wrote", "choose another --out"],
+    ),
     "resume-nothing": (
         [*TRAIN, "--resume", "--out", "{w}/empty-run"],
         ["--resume", "empty-run", "no checkpoint"],
