@@ -20,7 +20,7 @@ from .layers import arch_layers, space_layers
 from .measure import MEASURED_TARGETS, ORT_TARGETS, check_target, measure_arch_ms, measure_module_ms
 from .modules import layer_input, layer_module
 from .onnx import CPU_PROVIDER, check_provider
-from .table import TARGETS, Correction, LatencyTable
+from .table import TARGETS, Correction, LatencyTable, check_replaceable
 from .timing import DEFAULT_TIMING, Timing
 
 FIT_SEED = 1234  # fit archs come from their own seed so `validate` (seed 0) tests on unseen subnets
@@ -143,6 +143,8 @@ def build_table(
         raise OptionError(f"--fit-samples must be at least 4 (the correction has 3 terms), got {fit_samples}")
     out = Path(out)
     check_out_file(out, overwrite=True)  # before any measuring: a file path, not under a file, writable
+    if overwrite:
+        check_replaceable(out)
     if target in ("macs", "params", "fpga-int8") and out.exists() and not overwrite:
         raise LatencyTableError(f"{out} exists; pass --overwrite to replace it, or another --out")
     if target in ("macs", "params"):

@@ -32,6 +32,8 @@ KIT_FORMAT = "supernet-latency-kit"
 KIT_VERSION = 1
 PRECISIONS = ("fp32", "int8")
 RUNNER = Path(__file__).with_name("run_kit.py")
+# What a kit folder holds: --overwrite removes these and nothing else.
+KIT_FILES = ("layers", "subnets", "manifest.json", "run_kit.py", ".kit-settings.json")
 
 
 def canonical_sha256(data: dict) -> str:
@@ -90,11 +92,24 @@ def make_kit(
         raise LatencyTableError(
             f"{out} already holds a kit; pass --overwrite to replace it, or another --out"
         )
+    is_kit = (out / "manifest.json").is_file() or stamp.is_file()
+    names = [p.name for p in out.iterdir()] if out.is_dir() else []
+    others = sorted(n for n in names if n not in KIT_FILES and not n.startswith("."))
+    if others and not is_kit:  # never removed, not even with --overwrite: only a kit's own files are
+        more = ", ..." if len(others) > 3 else ""
+        raise LatencyTableError(
+            f"--out {out} is not a kit folder (it holds {', '.join(others[:3])}{more}); choose an empty or new "
+            "folder (--overwrite replaces only an earlier kit)"
+        )
     if out.exists() and any(out.iterdir()) and not overwrite:
         if not stamp.is_file() or json.loads(stamp.read_text()) != settings:
             raise LatencyTableError(f"{out} is not empty; pass --overwrite or another --out")
-    if overwrite and out.exists():
-        shutil.rmtree(out)
+    if overwrite and is_kit:  # the kit's own files; anything else there (e.g. timings.json) stays
+        for name in KIT_FILES:
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+            else:
+                (out / name).unlink(missing_ok=True)
     make_dirs(out, "kit folder")
     atomic_write_text(stamp, json.dumps(settings))
 

@@ -17,7 +17,7 @@ from supernet import SearchSpace, SupernetError
 from .build import fit_correction
 from .errors import LatencyTableError
 from .kit import KIT_FORMAT, KIT_VERSION, canonical_sha256
-from .table import LatencyTable
+from .table import LatencyTable, check_replaceable
 from .timing import STATS, check_stat
 
 TIMINGS_FORMAT = "supernet-kit-timings"
@@ -96,6 +96,7 @@ def import_table(
     out = Path(out)
     if out.exists() and not overwrite:
         raise LatencyTableError(f"{out} exists; pass --overwrite to replace it, or another --out")
+    check_replaceable(out)
     manifest = load_manifest(kit)
     t = load_timings(timings_path, manifest, provider)
     stat = stat or t["stat"]

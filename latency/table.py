@@ -272,3 +272,18 @@ class LatencyTable:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise LatencyTableError(f"latency table {path} is not valid JSON ({e}); rebuild it") from None
         return cls.from_dict(data, source=str(path))
+
+
+def check_replaceable(path: str | Path) -> None:
+    """`--overwrite` replaces a latency table, never another file at `--out` (a checkpoint pointer, data):
+    LatencyTableError unless `path` is missing or starts as a table does (the first 4 KiB are read)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not (head.lstrip().startswith(b"{") and f'"format": "{FORMAT}"'.encode() in head):
+        raise LatencyTableError(
+            f"--out {path} is not a latency table; --overwrite replaces only a table (an earlier build or "
+            "import): choose another --out"
+        )

@@ -90,12 +90,18 @@ def test_resume_refuses_a_table_with_other_settings(tmp_path):
 def test_count_and_fpga_targets_never_replace_an_existing_file(tmp_path):
     space = tiny_space()
     out = tmp_path / "lut.json"
-    out.write_text("a measured table")
+    build_table(space, "params", out)
+    before = out.read_text()
     for target in ("macs", "params", "fpga-int8"):
         with pytest.raises(LatencyTableError, match="exists; pass --overwrite"):
             build_table(space, target, out)
-    assert out.read_text() == "a measured table"
+    assert out.read_text() == before
     assert build_table(space, "macs", out, overwrite=True).complete
+    other = tmp_path / "notes.json"  # not a table: not replaced, not even with overwrite
+    other.write_text("a measured table")
+    with pytest.raises(LatencyTableError, match="is not a latency table"):
+        build_table(space, "macs", other, overwrite=True)
+    assert other.read_text() == "a measured table"
 
 
 @pytest.mark.parametrize(

@@ -159,3 +159,16 @@ def test_build_refuses_options_the_target_would_ignore(tmp_path, capsys, target,
     # the FPGA model's own option stays accepted
     assert main(["latency", "build", "--space", "mbv2-small", "--target", "fpga-int8", "--fpga",
                  "zcu102-b4096", "--out", str(out), "-q"]) == 0  # fmt: skip
+
+
+def test_build_overwrite_replaces_only_a_table(tmp_path, capsys):
+    """--overwrite over a file that is not a latency table (a run's checkpoint.json) is refused, file kept."""
+    pointer = tmp_path / "checkpoint.json"
+    pointer.write_text('{"weights": "weights-e0001.safetensors"}')
+    argv = ["latency", "build", "--space", "mbv2-small", "--target", "macs", "--overwrite", "-q"]
+    assert main([*argv, "--out", str(pointer)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a latency table; --overwrite replaces only a table" in err[0]
+    assert pointer.read_text() == '{"weights": "weights-e0001.safetensors"}'
+    table = tmp_path / "macs.json"
+    assert main([*argv, "--out", str(table)]) == 0 and main([*argv, "--out", str(table)]) == 0

@@ -319,3 +319,29 @@ def test_runner_refuses_an_out_it_cannot_write_before_timing_anything(kit, tmp_p
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "pass another --out" in lines[0] and str(tmp_path) in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_overwrite_replaces_only_a_kits_own_files(kit, timings, tmp_path):
+    """--overwrite never empties a folder that is not a kit, and in a kit it replaces the kit's own files
+    only: a user's file (here the device's timings, saved inside the kit) stays."""
+    from latency.table import LatencyTableError
+
+    space = SearchSpace.resolve(str(SPACE))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("keep me\n")
+    with pytest.raises(LatencyTableError, match="is not a kit folder .it holds thesis.txt"):
+        make_kit(
+            space, mine, in_chans=1, num_classes=10, fit_samples=6, holdout=5, overwrite=True, progress=False
+        )
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"]
+
+    again = tmp_path / "again"
+    shutil.copytree(kit, again)
+    shutil.copy(timings, again / "timings.json")
+    (again / "layers" / "stale.onnx").write_bytes(b"from an earlier kit")
+    make_kit(
+        space, again, in_chans=1, num_classes=10, fit_samples=6, holdout=5, overwrite=True, progress=False
+    )
+    assert (again / "timings.json").read_bytes() == timings.read_bytes()
+    assert not (again / "layers" / "stale.onnx").exists() and (again / "manifest.json").is_file()
