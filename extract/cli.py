@@ -31,11 +31,14 @@ DEFAULT_EVALS = 30
 SEARCH_CALIB_IMAGES = 500
 
 
-def _check_out(out: Path, overwrite: bool, resumable: bool = False) -> None:
+def _check_out(out: Path, args: argparse.Namespace, overwrite: bool, resumable: bool = False) -> None:
     """A folder that holds a complete export or search needs --overwrite (or, for extract, --resume);
-    one holding a killed extract's journal continues it."""
+    one holding a killed extract's journal continues it; the training run itself is refused."""
     from .journal import JOURNAL
 
+    run = Path(args.checkpoint)
+    if out.resolve() == (run.parent if run.suffix == ".json" else run).resolve():
+        raise OutputError(f"--out {out} is the training run of --checkpoint; export into another folder")
     check_out_dir(out)
     if overwrite or not out.is_dir() or (resumable and (out / JOURNAL).is_file()):
         return
@@ -81,7 +84,7 @@ def _start_extract(args: argparse.Namespace) -> dict:
             f"--evals {args.evals} is fewer than the {len(budgets)} budgets; give at least one per budget"
         )
     check_provider_name(args.provider)
-    _check_out(out, args.overwrite or args.resume, resumable=True)
+    _check_out(out, args, args.overwrite or args.resume, resumable=True)
     set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     table = open_table(
@@ -234,7 +237,7 @@ def _run_export(args: argparse.Namespace) -> dict:
 
     out = Path(args.out)
     check_provider_name(args.provider)
-    _check_out(out, args.overwrite)
+    _check_out(out, args, args.overwrite)
     set_threads(args.threads)
     ckpt = open_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, ckpt.space)

@@ -184,6 +184,16 @@ def test_bad_extract_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_export_into_the_training_run_is_refused(run, capsys, space):
+    before = sorted(p.name for p in (run / "ck").iterdir())
+    for checkpoint in (run / "ck", run / "ck" / "checkpoint.json"):
+        argv = ["export", "--checkpoint", str(checkpoint), "--arch", str(space.smallest()), "--overwrite"]
+        assert main([*argv, "--out", str(run / "ck")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is the training run of --checkpoint" in err[0]
+    assert sorted(p.name for p in (run / "ck").iterdir()) == before
+
+
 def test_export_refuses_a_provider_without_a_table(run, tmp_path, capsys, space):
     arch = str(space.smallest())
     argv = ["export", "--checkpoint", str(run / "ck"), "--arch", arch, "--out", str(tmp_path / "d")]
