@@ -315,19 +315,21 @@ def _imagefolder(
                 "allowed: one sub-folder of images per class"
             )
     plain = trees["train"]
+    _label_by_train_classes(trees["val"], plain, root)
     preprocessing = contract.image_folder(img_size, plain.classes, augmentation.interpolation)
     plain.transform = preprocessing.eval_transform()
     augmented = copy.copy(plain)  # shares the file list; only the transform differs
     if augment:
         augmented.transform = augmentation.train_transform(img_size, preprocessing.mean, preprocessing.std)
     # else: --no-augment trains on exactly the evaluation transform (the model card's)
+    trees["val"].transform = plain.transform  # the test split
     train_idx, val_idx = _split(len(plain), val_fraction, seed)
     train = Subset(augmented, train_idx.tolist())
     return DataBundle(
         name="imagefolder",
         train=train,
         val=Subset(plain, val_idx.tolist()),
-        test=ImageFolder(str(root / "val"), transform=plain.transform, loader=load_rgb),
+        test=trees["val"],
         calib_source=Subset(plain, train_idx.tolist()),
         in_chans=3,
         num_classes=len(plain.classes),
@@ -336,6 +338,28 @@ def _imagefolder(
         std=preprocessing.std,
         preprocessing=preprocessing,
     )
+
+
+def _label_by_train_classes(val, train, root: Path) -> None:
+    """Give the val/ tree train/'s class indices (ImageFolder numbers each tree's own sorted folders, so a
+    val/ lacking a class would shift every later label): refuse a val/ class that train/ lacks, and a
+    train/ with fewer than 2 classes."""
+    if len(train.classes) < 2:
+        raise DataError(
+            f"imagefolder {root / 'train'} has {len(train.classes)} class folder(s); a classifier needs at least 2"
+        )
+    extra = sorted(set(val.classes) - set(train.classes))
+    if extra:
+        more = ", ..." if len(extra) > 5 else ""
+        raise DataError(
+            f"imagefolder {root / 'val'} has class folders that {root / 'train'} lacks ({', '.join(extra[:5])}"
+            f"{more}); allowed: the train/ classes"
+        )
+    if val.classes != train.classes:
+        index = [train.class_to_idx[c] for c in val.classes]
+        val.samples = val.imgs = [(path, index[label]) for path, label in val.samples]
+        val.targets = [label for _, label in val.samples]
+        val.classes, val.class_to_idx = list(train.classes), dict(train.class_to_idx)
 
 
 def load_data(

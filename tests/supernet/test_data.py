@@ -158,3 +158,30 @@ def test_a_corrupt_image_in_a_loader_worker_is_one_line_naming_the_file(tmp_path
         f"supernet train: error: cannot decode image {bad} (not an image format PIL recognises); "
         "allowed: an image file PIL reads (JPEG, PNG, ...): replace or remove it"
     )
+
+
+def _tree(root: Path, splits: dict[str, list[str]]) -> Path:
+    for split, classes in splits.items():
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for i in range(3):
+                (root / split / c / f"{i}.png").write_bytes(_png_bytes(len(c) * 10 + i))
+    return root
+
+
+def test_imagefolder_val_labels_follow_the_train_classes(tmp_path):
+    """A val/ without one of train/'s classes keeps train/'s class indices (ImageFolder would renumber it:
+    val's dog would become class 0, train's cat); a val/ class train/ lacks, or one class, is refused."""
+    root = _tree(tmp_path / "a", {"train": ["ant", "cat", "dog"], "val": ["ant", "dog"]})
+    bundle = load_data("imagefolder", str(root), img_size=16)
+    test = bundle.test
+    assert test.classes == ["ant", "cat", "dog"] and bundle.num_classes == 3
+    assert sorted(set(test.targets)) == [0, 2]
+    assert all(Path(path).parent.name == test.classes[label] for path, label in test.samples)
+    assert test[len(test) - 1][1] == 2  # a dog image, through the dataset's own __getitem__
+    for splits, words in (
+        ({"train": ["cat", "dog"], "val": ["cat", "cow", "dog"]}, "has class folders that"),
+        ({"train": ["cat"], "val": ["cat"]}, "has 1 class folder(s); a classifier needs at least 2"),
+    ):
+        with pytest.raises(SupernetError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            load_data("imagefolder", str(_tree(tmp_path / str(len(splits["val"])), splits)), img_size=16)
