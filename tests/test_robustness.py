@@ -140,7 +140,12 @@ EXTRACT = [
 # (argv, fragments that must all be in the one stderr line: the option or file, what is wrong, what is allowed)
 CASES = {
     # numeric options: type, finiteness, range
-    "lr-inf": ([*TRAIN, "--lr", "inf", "--out", "{w}/new"], ["lr", "> 0 and finite", "inf"]),
+    "lr-inf": ([*TRAIN, "--lr", "inf", "--out", "{w}/new"], ["lr", "in (0, 1000] and finite", "inf"]),
+    "lr-huge": ([*TRAIN, "--lr", "1e308", "--out", "{w}/new"], ["lr must be in (0, 1000]", "1e+308"]),
+    "weight-decay-huge": (
+        [*TRAIN, "--weight-decay", "1e308", "--out", "{w}/new"],
+        ["weight_decay must be in [0, 1]", "1e+308"],
+    ),
     "lr-decay-epochs-inf": (
         [*TRAIN, "--lr-decay-epochs", "inf", "--out", "{w}/new"],
         ["lr_decay_epochs", "finite"],
@@ -340,7 +345,7 @@ CASES = {
     ),
     "tune-lr-inf": (
         ["tune", "--out", "{w}/new-tune", "--lr", "0.01", "inf", "--address", "127.0.0.1:1"],
-        ["--lr: lr must be > 0 and finite, got inf"],
+        ["--lr: lr must be in (0, 1000] and finite, got inf"],
     ),
     "tune-num-random-100": (
         ["tune", "--out", "{w}/new-tune", "--num-random", "1", "100", "--address", "127.0.0.1:1"],

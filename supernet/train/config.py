@@ -19,6 +19,7 @@ OPTIMIZERS = ("sgd", "rmsproptf")
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 MAX_IMG_SIZE = 1024  # pixels per side; larger in-memory sets would need tens of GB
+MAX_LR = 1000.0  # far above any useful learning rate; keeps every step finite in float32
 
 
 class TrainConfigError(SupernetError):
@@ -139,14 +140,14 @@ class TrainConfig:
                 f"batch_size must be >= 2 (BatchNorm needs 2 images), got {self.batch_size}"
             )
         num("batch_size", 2, 1 << 20)
-        num("lr", 0, None, lo_open=True)
+        num("lr", 0, MAX_LR, lo_open=True)  # bounded: torch's float32 step overflows far below 1e308
         num("warmup_epochs", 0, 1_000_000)
         num("lr_decay_rate", 0, 1, lo_open=True)
         num("lr_decay_epochs", 0, 1_000_000, lo_open=True)
         num("lr_floor", 0, 1)
         num("val_fraction", 0, 1, lo_open=True, hi_open=True)
         num("momentum", 0, 1, hi_open=True)
-        num("weight_decay", 0, None)
+        num("weight_decay", 0, 1)
         num("grad_clip", 0, None, lo_open=True)
         num("label_smoothing", 0, 1, hi_open=True)
         num("drop_rate", 0, 1, hi_open=True)

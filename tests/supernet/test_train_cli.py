@@ -33,7 +33,7 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     )
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
     assert main(["train", "--lr", "-1"]) == 2
-    assert "lr must be > 0" in capsys.readouterr().err
+    assert "lr must be in (0, 1000]" in capsys.readouterr().err
 
 
 def test_resume_takes_a_run_or_checkpoint_config_takes_yaml_and_json_prints_one_line(tmp_path, capsys):
