@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from latency.onnx import CPU_PROVIDER
-from latency.table import ORT_PREFIX, LatencyTable
+from latency.table import LatencyTable
 from supernet import ArchConfig, ElasticMobileNetV2, SearchSpace, SupernetError
 from supernet.preprocess import Preprocessing
 from supernet.train.augment import Augmentation
@@ -104,19 +104,14 @@ def open_table(
     provider_given: bool = False,
 ) -> LatencyTable:
     """Load a table and require that it fits the checkpoint's space, I/O shape, the requested target and
-    the onnxruntime provider and precision of the model that ships (a `provider_given` on the command line
-    is refused for a table that was not timed on onnxruntime, which would ignore it)."""
+    the onnxruntime provider and precision of the model that ships (`provider_given`: --provider was
+    given on the command line, refused for a table not timed on onnxruntime)."""
     table = LatencyTable.load(path)
     table.check_space(model.space)
     if target is not None:
         table.check_target(target)
-    if provider_given and not table.target.startswith(ORT_PREFIX):
-        raise ExtractError(
-            f"--provider applies to onnxruntime latency tables (ort-cpu, ort-cpu-int8), and {path} is a "
-            f"{table.target} table; leave it out"
-        )
     table.check_io(model.in_chans, model.num_classes)
-    table.check_deployment(provider, int8)
+    table.check_deployment(provider, int8, provider_given)
     table.predict(model.space.smallest())  # raises for an incomplete table before any work is done
     return table
 

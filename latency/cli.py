@@ -316,25 +316,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--timings", help="compare with the device's own timings of the kit's held-out subnets instead"
     )
-    measured = {"action": Given}  # options of the measurement here, refused with --timings
-    v.add_argument("--samples", type=int, default=50, help="subnets to measure (default 50)", **measured)
+    # the measurement's own options (action=Given): refused with --timings, which measures nothing here
+    v.add_argument("--samples", type=int, default=50, help="subnets to measure (default 50)", action=Given)
     v.add_argument(
         "--seed",
         type=int,
         default=0,
         help="subnet sampling seed (default 0; the fit used its own)",
-        **measured,
-    )
-    v.add_argument("--warmup", type=int, default=10, help="untimed runs per subnet (default 10)", **measured)
-    v.add_argument(
-        "--repeats", type=int, default=100, help="timed runs per subnet and pass (default 100)", **measured
+        action=Given,
     )
     v.add_argument(
-        "--passes", type=int, default=2, help="measurements per subnet, minutes apart (default 2)", **measured
+        "--warmup", type=int, default=10, help="untimed runs per subnet (default 10)", action=Given
+    )
+    v.add_argument(
+        "--repeats", type=int, default=100, help="timed runs per subnet and pass (default 100)", action=Given
+    )
+    v.add_argument(
+        "--passes",
+        type=int,
+        default=2,
+        help="measurements per subnet, minutes apart (default 2)",
+        action=Given,
     )
     v.add_argument(
         "--no-independent", nargs=0, const=True, default=False,
-        help="skip the independent onnxruntime timer (default: off)", **measured,
+        help="skip the independent onnxruntime timer (default: off)", action=Given,
     )  # fmt: skip
     v.add_argument("--plot", help="predicted-vs-measured PNG (default: <lut>_validation.png)")
     v.add_argument("--report", help="also write a markdown report (summary, settings, per-subnet rows)")

@@ -101,7 +101,7 @@ def make_kit(
             f"--out {out} is not a kit folder (it holds {', '.join(others[:3])}{more}); choose an empty or new "
             "folder (--overwrite replaces only an earlier kit)"
         )
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if names and not overwrite:
         if not stamp.is_file() or json.loads(stamp.read_text()) != settings:
             raise LatencyTableError(f"{out} is not empty; pass --overwrite or another --out")
     if overwrite and is_kit:  # the kit's own files; anything else there (e.g. timings.json) stays

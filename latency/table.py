@@ -165,10 +165,16 @@ class LatencyTable:
                 f"not {in_chans} and {num_classes}; rebuild with --in-chans/--num-classes"
             )
 
-    def check_deployment(self, provider: str, ships_int8: bool) -> None:
+    def check_deployment(self, provider: str, ships_int8: bool, provider_given: bool = False) -> None:
         """For onnxruntime tables: refuse shipping a model of another precision or provider than timed.
-        An int8 table needs the int8 model shipped; an fp32 table fits the fp32 `model.onnx`."""
+        An int8 table needs the int8 model shipped; an fp32 table fits the fp32 `model.onnx`. Any other
+        table refuses a `provider_given` on the command line, which it would ignore."""
         if not self.target.startswith(ORT_PREFIX):
+            if provider_given:
+                raise LatencyTableError(
+                    f"--provider applies to onnxruntime latency tables (ort-cpu, ort-cpu-int8), and the --lut "
+                    f"table is a {self.target} table; leave it out"
+                )
             return
         if self.precision == "int8" and not ships_int8:
             raise LatencyTableError(

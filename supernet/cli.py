@@ -153,14 +153,14 @@ def train_config_from_args(args: argparse.Namespace):
             )
         saved = read_pointer(out)["config"]
         merged = {**saved, **merged, "out": str(out)}
-        try:  # a contradiction (e.g. another --dataset) is named as such, before the mix is validated
-            unchecked = TrainConfig(**merged), TrainConfig(**saved)
-        except TypeError:  # an old or damaged saved config: from_dict below names the problem
-            unchecked = None
-        if unchecked:
-            from .train.resume import refuse_conflicts
+        from .train.resume import refuse_conflicts
 
-            refuse_conflicts(out, *unchecked)
+        try:  # a contradiction (e.g. another --dataset) is named as such, before the mix is validated
+            given_config, saved_config = TrainConfig(**merged), TrainConfig(**saved)
+        except TypeError:  # an old or damaged saved config: from_dict below names the problem
+            pass
+        else:
+            refuse_conflicts(out, given_config, saved_config)
     if args.quiet or args.json:
         merged["progress"] = False
     return TrainConfig.from_dict(merged)
