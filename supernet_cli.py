@@ -33,9 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     return apply_conventions(parser)
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command that `args` ran, e.g. `supernet latency build`'s."""
+    for action in parser._actions:
+        if (
+            isinstance(action, argparse._SubParsersAction)
+            and getattr(args, action.dest, None) in action.choices
+        ):
+            return _command_parser(action.choices[getattr(args, action.dest)], args)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command that got them, so its --help is the one pointed to
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:  # bare `supernet`: the overview, not an error
         parser.print_help()
         return 0

@@ -39,6 +39,15 @@ def test_space_show_and_validate(capsys):
             ["space", "mbv2-small", "--validate", "r24", "--arch", "r24"],
             "--arch: not allowed with argument --validate",
         ),
+        (
+            ["train", "--bogus", "1"],
+            "supernet train: error: unrecognized arguments: --bogus 1 (see supernet train --help)",
+        ),
+        (
+            ["latency", "build", "--target", "macs", "--out", "x.json", "--bogus"],
+            "(see supernet latency build --help)",
+        ),
+        (["--bogus"], "supernet: error: unrecognized arguments: --bogus (see supernet --help)"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message):
