@@ -72,7 +72,7 @@ def test_the_scan_finds_a_long_positional_call():
      ("extract.pipeline:load_eval_data", 2), ("extract.pipeline:open_table", 2), ("extract.report:plot_pareto", 2),
      ("supernet.distributed.tune:run_sweep", 2), ("supernet.subnet:build_subnet", 4),
      ("supernet.checks:check_int", 2), ("supernet.checks:check_float", 2), ("supernet.train.data:load_data", 2),
-     ("supernet.train.data:_bundle", 1), ("supernet.train.data:_imagefolder", 1),
+     ("supernet.train.data:_bundle", 1), ("supernet.train._imagefolder:load_imagefolder", 1),
      ("supernet.train.data:TensorImageDataset", 4), ("supernet.train.evalset:EvalSet", 3),
      ("supernet.train.sandwich:step_archs", 1), ("supernet.train.sandwich:sandwich_backward", 4),
      ("supernet.train.guard:check_health", 2), ("supernet.train.checkpoint:save_checkpoint", 3),

@@ -8,10 +8,8 @@ model's card states. Nothing is downloaded: a missing set is a `DataError` sayin
 
 from __future__ import annotations
 
-import copy
 import gzip
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +17,11 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from ..errors import DataError
-from ..preprocess import Preprocessing
 from . import contract
+from ._bundle import DataBundle, split_indices
+from ._imagefolder import load_imagefolder
 from .augment import Augmentation
 from .contract import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD
-from .decode import load_rgb
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -87,36 +85,10 @@ class TensorImageDataset(Dataset):
         return (x - self.mean) / self.std, int(self.labels[index])
 
 
-@dataclass
-class DataBundle:
-    """Train / val / test splits and what a model needs to know about the inputs.
-
-    `calib_source` is the train split without augmentation: BN calibration draws its fixed subset from it.
-    """
-
-    name: str
-    train: Dataset
-    val: Dataset
-    test: Dataset
-    calib_source: Dataset
-    in_chans: int
-    num_classes: int
-    img_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    preprocessing: Preprocessing  # at the native (or --img-size) resolution; `.at(r)` for a subnet's
-
-
-def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    perm = np.random.default_rng(seed).permutation(n)
-    num_val = max(1, round(n * val_fraction))
-    return np.sort(perm[num_val:]), np.sort(perm[:num_val])
-
-
 def _bundle(name, *, train, test, mean, std, num_classes, seed, val_fraction, augment, flip, labels):
     """A bundle from in-memory `train` and `test` (images, labels) pairs; val is a seeded part of train."""
     (train_x, train_y), (test_x, test_y) = train, test
-    train_idx, val_idx = _split(len(train_y), val_fraction, seed)
+    train_idx, val_idx = split_indices(len(train_y), val_fraction, seed)
     full = TensorImageDataset(train_x, train_y, mean, std)
     train_set = TensorImageDataset(
         train_x[train_idx], train_y[train_idx], mean, std, augment=augment, flip=flip
@@ -144,7 +116,7 @@ def _digits(seed: int, val_fraction: float, augment: bool) -> DataBundle:
     # 0..16 values as 8-bit pixels (what a PNG of a digit holds), so every set shares one contract
     x = torch.from_numpy(np.round(digits.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
     y = torch.from_numpy(digits.target)
-    train_idx, test_idx = _split(len(y), 0.2, 12345)
+    train_idx, test_idx = split_indices(len(y), 0.2, 12345)
     return _bundle(
         "digits",
         train=(x[train_idx], y[train_idx]),
@@ -287,81 +259,6 @@ def _synthetic(seed: int, val_fraction: float, augment: bool, img_size: int | No
     )
 
 
-def _imagefolder(
-    data_dir: str | None,
-    *,
-    seed: int,
-    val_fraction: float,
-    augment: bool,
-    img_size: int,
-    augmentation: Augmentation | None = None,
-) -> DataBundle:
-    """An ImageFolder tree with `train/` and `val/` (ImageNet layout); timm's transforms, val split from train."""
-    from torchvision.datasets import ImageFolder
-
-    root = Path(data_dir or "data/imagenet")
-    if not (root / "train").is_dir() or not (root / "val").is_dir():
-        raise DataError(
-            f"imagefolder data not found: {root} needs train/ and val/ class-per-folder trees; pass --data DIR"
-        )
-    augmentation = augmentation or Augmentation()
-    trees = {}
-    for split in ("train", "val"):
-        try:
-            trees[split] = ImageFolder(str(root / split), loader=load_rgb)  # the train tree is scanned once
-        except (FileNotFoundError, OSError) as e:  # no class folders, or class folders without images
-            raise DataError(
-                f"imagefolder {root / split} has no usable class folders ({str(e).splitlines()[0]}); "
-                "allowed: one sub-folder of images per class"
-            )
-    plain = trees["train"]
-    _label_by_train_classes(trees["val"], plain, root)
-    preprocessing = contract.image_folder(img_size, plain.classes, augmentation.interpolation)
-    plain.transform = preprocessing.eval_transform()
-    augmented = copy.copy(plain)  # shares the file list; only the transform differs
-    if augment:
-        augmented.transform = augmentation.train_transform(img_size, preprocessing.mean, preprocessing.std)
-    # else: --no-augment trains on exactly the evaluation transform (the model card's)
-    trees["val"].transform = plain.transform  # the test split
-    train_idx, val_idx = _split(len(plain), val_fraction, seed)
-    train = Subset(augmented, train_idx.tolist())
-    return DataBundle(
-        name="imagefolder",
-        train=train,
-        val=Subset(plain, val_idx.tolist()),
-        test=trees["val"],
-        calib_source=Subset(plain, train_idx.tolist()),
-        in_chans=3,
-        num_classes=len(plain.classes),
-        img_size=img_size,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
-        preprocessing=preprocessing,
-    )
-
-
-def _label_by_train_classes(val, train, root: Path) -> None:
-    """Give the val/ tree train/'s class indices (ImageFolder numbers each tree's own sorted folders, so a
-    val/ lacking a class would shift every later label): refuse a val/ class that train/ lacks, and a
-    train/ with fewer than 2 classes."""
-    if len(train.classes) < 2:
-        raise DataError(
-            f"imagefolder {root / 'train'} has {len(train.classes)} class folder(s); a classifier needs at least 2"
-        )
-    extra = sorted(set(val.classes) - set(train.classes))
-    if extra:
-        more = ", ..." if len(extra) > 5 else ""
-        raise DataError(
-            f"imagefolder {root / 'val'} has class folders that {root / 'train'} lacks ({', '.join(extra[:5])}"
-            f"{more}); allowed: the train/ classes"
-        )
-    if val.classes != train.classes:
-        index = [train.class_to_idx[c] for c in val.classes]
-        val.samples = val.imgs = [(path, index[label]) for path, label in val.samples]
-        val.targets = [label for _, label in val.samples]
-        val.classes, val.class_to_idx = list(train.classes), dict(train.class_to_idx)
-
-
 def load_data(
     name: str,
     data_dir: str | None = None,
@@ -386,7 +283,7 @@ def load_data(
     if name == "synthetic":
         return _synthetic(seed, val_fraction, augment, img_size)
     if name == "imagefolder":
-        return _imagefolder(
+        return load_imagefolder(
             data_dir,
             seed=seed,
             val_fraction=val_fraction,

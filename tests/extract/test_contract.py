@@ -42,10 +42,10 @@ def _digits(root: Path) -> list[tuple[Path, int]]:
     """scikit-learn's digits test split (the project's fixed 20%) as PNG files of 8-bit pixels."""
     from sklearn.datasets import load_digits
 
-    from supernet.train.data import _split
+    from supernet.train._bundle import split_indices
 
     digits = load_digits()
-    _, test_idx = _split(len(digits.target), 0.2, 12345)
+    _, test_idx = split_indices(len(digits.target), 0.2, 12345)
     files = []
     for i in test_idx:
         path = root / "files" / f"{i}.png"
