@@ -47,12 +47,13 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:  # named by the command that got them, so its --help is the one pointed to
-        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    command = _command_parser(parser, args)  # errors name the (sub)command, e.g. `supernet latency kit`
+    if extra:
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:  # bare `supernet`: the overview, not an error
         parser.print_help()
         return 0
-    return run_command(args.func, args, f"supernet {args.command}")
+    return run_command(args.func, args, command.prog)
 
 
 if __name__ == "__main__":

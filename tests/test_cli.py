@@ -48,6 +48,10 @@ def test_space_show_and_validate(capsys):
             "(see supernet latency build --help)",
         ),
         (["--bogus"], "supernet: error: unrecognized arguments: --bogus (see supernet --help)"),
+        (
+            ["latency", "kit", "--space", "mbv2-small", "--out", "kit", "--in-chans", "0"],
+            "supernet latency kit: error: --in-chans",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message):
