@@ -89,6 +89,11 @@ def choose_procs(
                 f"--nproc-per-node {nproc} must divide --batch-size {batch_size} (the processes split the "
                 "global batch evenly); choose a divisor, or 'auto'"
             )
+        if batch_size // nproc < 2:
+            raise SupernetError(
+                f"--nproc-per-node {nproc} leaves each process {batch_size // nproc} image of --batch-size "
+                f"{batch_size}; BatchNorm needs >= 2 per process: at most {batch_size // 2} processes, or 'auto'"
+            )
         reason = f"--nproc-per-node {nproc}"
     elif device not in ("auto", "cpu") or _has_cuda(device):
         nproc, reason = 1, "a GPU trains in one process (use --num-workers for several GPUs)"
@@ -110,6 +115,8 @@ def choose_procs(
     if threads is None:
         threads = max(1, free // nproc)
     reason += f"; {threads} torch thread(s) each"
+    if nproc * threads > cores:  # asked for: allowed (e.g. to test a layout), but not silently
+        reason += f" ({nproc * threads} threads on {cores} cores: they will share them, each slower)"
     return ProcChoice(nproc, threads, reason)
 
 

@@ -43,6 +43,21 @@ def test_explicit_count_must_divide_the_batch(monkeypatch):
     monkeypatch.setattr(procs, "free_cores", lambda: (2, 2))
     with pytest.raises(SupernetError, match="must divide --batch-size 64"):
         procs.choose_procs("3", None, 54000, 64, "cpu")
+    with pytest.raises(
+        SupernetError, match="leaves each process 1 image of --batch-size 64; BatchNorm needs"
+    ):
+        procs.choose_procs("64", None, 54000, 64, "cpu")  # divides 64, but a batch of 1 per BatchNorm
+    assert procs.choose_procs("32", None, 54000, 64, "cpu").nproc == 32  # 2 each: allowed
+
+
+def test_more_threads_than_cores_is_allowed_and_said(monkeypatch):
+    monkeypatch.setattr(procs, "free_cores", lambda: (2, 2))
+    assert "threads on" not in procs.choose_procs("2", None, 54000, 64, "cpu").reason
+    assert (
+        "(4 threads on 2 cores: they will share them"
+        in procs.choose_procs("4", None, 54000, 64, "cpu").reason
+    )
+    assert "(6 threads on 2 cores" in procs.choose_procs("2", 3, 54000, 64, "cpu").reason
 
 
 def _argv(tmp_path, out, *extra):
