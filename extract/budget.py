@@ -11,8 +11,14 @@ UNITS = {"ms": "ms", "mmacs": "MMACs", "mparams": "Mparams"}  # --unit spelling 
 
 
 def _budgets(text: str, flag: str) -> list[float]:
+    items = [b.strip() for b in text.split(",")]
+    if "" in items and any(items):  # '0.1,,0.2' or '0.1,': a typo, not a list of two
+        raise ExtractError(
+            f"{flag} has an empty item (two commas in a row, or one at an end), got {text!r}; "
+            "allowed: numbers separated by commas (e.g. 1.5,2,2.5)"
+        )
     try:
-        budgets = [float(b) for b in text.split(",") if b.strip()]
+        budgets = [float(b) for b in items if b]
     except ValueError:
         raise ExtractError(f"{flag} must be numbers separated by commas (e.g. 1.5,2,2.5), got {text!r}")
     if not budgets or any(not (b > 0 and math.isfinite(b)) for b in budgets):

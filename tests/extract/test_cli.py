@@ -173,6 +173,9 @@ def test_search_on_the_gpu_scores_and_ships_what_the_cpu_does(run, tmp_path):
             "--provider applies to onnxruntime latency tables (ort-cpu, ort-cpu-int8), and",
         ),
         (["--lut", "{run}/macs.json", "--budget", "5,2,5"], "--budget lists 5 more than once"),
+        (["--lut", "{run}/macs.json", "--budget", "2,,5"], "--budget has an empty item (two commas in a row"),
+        (["--lut", "{run}/macs.json", "--budget-ms", "2,"], "--budget-ms has an empty item"),
+        (["--lut", "{run}/macs.json", "--budget", ","], "--budget must be positive finite numbers"),
     ],
 )
 def test_bad_extract_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, args, message):
