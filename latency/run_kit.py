@@ -173,11 +173,16 @@ def start_or_resume(out, header):
     return old
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2, as every other error here."""
+
+    def error(self, message):
+        self.exit(2, f"run_kit.py: error: {message} (see run_kit.py --help)\n")
+
+
 def main(argv=None):
     here = Path(__file__).resolve().parent
-    p = argparse.ArgumentParser(
-        description="Time a supernet latency kit on this device (numpy + onnxruntime)."
-    )
+    p = _Parser(description="Time a supernet latency kit on this device (numpy + onnxruntime).")
     p.add_argument("--kit", default=str(here), help="kit folder (default: the folder of this file)")
     p.add_argument("--out", required=True, help="timings JSON to write; an unfinished one is resumed")
     p.add_argument("--provider", default="CPUExecutionProvider", help="onnxruntime execution provider")

@@ -345,3 +345,19 @@ def test_overwrite_replaces_only_a_kits_own_files(kit, timings, tmp_path):
     )
     assert (again / "timings.json").read_bytes() == timings.read_bytes()
     assert not (again / "layers" / "stale.onnx").exists() and (again / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--threads", "x"]])
+def test_runner_usage_errors_are_one_line(args, tmp_path):
+    import latency.run_kit as run_kit
+
+    result = subprocess.run(
+        [sys.executable, run_kit.__file__, "--out", str(tmp_path / "t.json"), *args],
+        capture_output=True,
+        text=True,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("run_kit.py: error: "), (
+        result.stderr
+    )
+    assert lines[0].endswith("(see run_kit.py --help)") and list(tmp_path.iterdir()) == []
