@@ -14,10 +14,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import yaml
-
 from supernet.errors import SupernetError
 from supernet.files import atomic_write_text
+from supernet.jsonfile import read_yaml
 
 
 class FpgaConfigError(SupernetError):
@@ -168,11 +167,7 @@ class FpgaConfig:
             raise FpgaConfigError(
                 f"fpga config file {path} does not exist; presets: {', '.join(fpga_presets())}"
             )
-        try:
-            data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise FpgaConfigError(f"fpga config file {path} is not valid YAML/JSON ({type(e).__name__})")
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml(path, "fpga config file", FpgaConfigError))  # YAML reads JSON too
 
     @classmethod
     def preset(cls, name: str) -> FpgaConfig:

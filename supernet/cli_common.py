@@ -133,19 +133,12 @@ def read_config_file(
     path: str | Path, what: str = "config", error: type[SupernetError] = SupernetError
 ) -> dict:
     """A mapping from a YAML (.yaml/.yml) or JSON file; every way it can be wrong is one `error` line."""
-    from .jsonfile import read_capped, read_json
+    from .jsonfile import read_json, read_yaml
 
     p = Path(path)
     if p.suffix.lower() not in (".yaml", ".yml"):
         return read_json(p, what, error)
-    import yaml
-
-    try:
-        data = yaml.safe_load(read_capped(p, f"{what} {p}", error, "a YAML or JSON file").decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise error(f"{what} {p} is unreadable ({e.__class__.__name__}); give a UTF-8 YAML or JSON file")
-    except yaml.YAMLError as e:
-        raise error(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}")
+    data = read_yaml(p, what, error)
     if not isinstance(data, dict):
         raise error(f"{what} {p} must hold a mapping of option names to values")
     return data

@@ -1,4 +1,4 @@
-"""One validating reader for every JSON file the project reads (training config, arch, checkpoint, logs).
+"""One validating reader for every JSON (and YAML) file the project reads (training config, arch, space, checkpoint, logs).
 
 `read_json` turns every way a file can be wrong (missing, a folder, not UTF-8, not JSON, NaN/Infinity,
 the wrong top-level type) into one error line naming the file. `check_fields` then checks an object's
@@ -62,19 +62,39 @@ def read_json(
     path: str | Path, what: str, error: type[SupernetError] = InputFileError, kind: type = dict
 ) -> typing.Any:
     """The parsed content of the JSON file `path` (a `what`, e.g. 'training config'), which must be a `kind`."""
-    p = Path(path)
-    where = f"{what} {p}"
-    raw = read_capped(p, where, error)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise error(
-            f"{where} is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); allowed: a JSON file"
-        )
-    data = parse_json(text, where, error)
+    where = f"{what} {Path(path)}"
+    data = parse_json(_read_text(Path(path), where, error, "a JSON file"), where, error)
     if not isinstance(data, kind):
         raise error(f"{where} must hold a JSON {_KIND_NAMES.get(kind, kind.__name__)}, not {json_name(data)}")
     return data
+
+
+def read_yaml(path: str | Path, what: str, error: type[SupernetError] = InputFileError) -> typing.Any:
+    """The parsed content of the YAML (or JSON: YAML reads both) file `path`, a `what`; every way it can be
+    wrong (missing, a folder, huge, not UTF-8, a syntax error: line and column) is one `error` line."""
+    import yaml
+
+    where = f"{what} {Path(path)}"
+    text = _read_text(Path(path), where, error, "a YAML or JSON file")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        context = f" ({e.context})" if getattr(e, "context", None) else ""
+        raise error(f"{where} is not valid YAML: {problem or str(e).splitlines()[0]}{at}{context}") from None
+    except RecursionError:
+        raise error(f"{where} is nested too deeply to be a valid file") from None
+
+
+def _read_text(p: Path, where: str, error: type[SupernetError], kind: str) -> str:
+    raw = read_capped(p, where, error, kind)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(
+            f"{where} is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); allowed: {kind}"
+        ) from None
 
 
 _KIND_NAMES = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean"}

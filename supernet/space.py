@@ -16,6 +16,7 @@ from .arch import ArchConfig
 from .checks import check_float, check_int
 from .errors import SpaceError
 from .files import atomic_write_text
+from .jsonfile import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -247,11 +248,7 @@ class SearchSpace:
         p = Path(path)
         if not p.is_file():
             raise SpaceError(f"search space file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise SpaceError(f"search space file {p} is not valid YAML/JSON: {str(e).splitlines()[0]}")
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml(p, "search space file", SpaceError))
 
     def save(self, path: str | Path) -> None:
         p = Path(path)
