@@ -102,7 +102,7 @@ def make_kit(
             "folder (--overwrite replaces only an earlier kit)"
         )
     if names and not overwrite:
-        if not stamp.is_file() or json.loads(stamp.read_text()) != settings:
+        if not stamp.is_file() or _read_stamp(stamp) != settings:
             raise LatencyTableError(f"{out} is not empty; pass --overwrite or another --out")
     if overwrite and is_kit:  # the kit's own files; anything else there (e.g. timings.json) stays
         for name in KIT_FILES:
@@ -164,3 +164,11 @@ def make_kit(
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     stamp.unlink()
     return manifest
+
+
+def _read_stamp(stamp: Path) -> dict | None:
+    """An unfinished kit's settings; None if the stamp is unreadable (then the folder is not resumed)."""
+    try:
+        return json.loads(stamp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -8,11 +8,11 @@ positive time for every graph of the manifest. The correction is fitted exactly 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from supernet import SearchSpace, SupernetError
+from supernet.jsonfile import read_json
 
 from .build import fit_correction
 from .errors import LatencyTableError
@@ -24,22 +24,10 @@ TIMINGS_FORMAT = "supernet-kit-timings"
 PRECISION_TARGET = {"fp32": "ort-cpu", "int8": "ort-cpu-int8"}
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise LatencyTableError(f"{what} {path} not found") from None
-    except (OSError, ValueError) as e:
-        raise LatencyTableError(f"{what} {path} is not valid JSON ({e.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise LatencyTableError(f"{what} {path} is not a JSON object")
-    return data
-
-
 def load_manifest(kit: str | Path) -> dict:
     """The kit's manifest, refused if it is not one or was edited (content no longer matches `kit_id`)."""
     path = Path(kit) / "manifest.json" if Path(kit).is_dir() else Path(kit)
-    manifest = _read_json(path, "kit manifest")
+    manifest = read_json(path, "kit manifest", LatencyTableError)
     if manifest.get("format") != KIT_FORMAT or manifest.get("version") != KIT_VERSION:
         raise LatencyTableError(f"{path} is not a version-{KIT_VERSION} supernet latency kit manifest")
     if canonical_sha256({k: v for k, v in manifest.items() if k != "kit_id"}) != manifest.get("kit_id"):
@@ -49,7 +37,7 @@ def load_manifest(kit: str | Path) -> dict:
 
 def load_timings(path: str | Path, manifest: dict, provider: str | None = None) -> dict:
     """Timings of exactly this kit: same id, space and precision, one provider, intact, complete, sane."""
-    t = _read_json(Path(path), "timings file")
+    t = read_json(path, "timings file", LatencyTableError)
     if t.get("format") != TIMINGS_FORMAT:
         raise LatencyTableError(f"{path} is not a run_kit.py timings file")
     if canonical_sha256({k: v for k, v in t.items() if k != "sha256"}) != t.get("sha256"):
