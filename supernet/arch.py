@@ -127,8 +127,9 @@ class ArchConfig:
             except ArchError as e:
                 msg = str(e)
                 raise ArchError(msg if str(p) in msg else f"arch file {p}: {msg.removeprefix('arch ')}")
-        if _ARCH_RE.fullmatch(str(path).strip()):
-            return cls.from_string(str(path))
+        text = str(path).strip()
+        if _ARCH_RE.fullmatch(text) or (re.match(r"r\d", text) and "/" not in text and p.suffix != ".json"):
+            return cls.from_string(text)  # a string, or one with a typo: its own error says which part
         what = "is a folder" if p.is_dir() else "not found"
         raise ArchError(
             f"arch file {what}: {path} (give an arch JSON file or a canonical arch string such as "
@@ -148,6 +149,10 @@ class ArchConfig:
         parts = text.strip().split("_")
         if not parts[0].startswith("r") or not (parts[0][1:].isascii() and parts[0][1:].isdigit()):
             raise ArchError(f"arch string must start with r<resolution>, got {parts[0]!r}")
+        if len(parts) < 2:
+            raise ArchError(
+                f"arch string {text.strip()!r} has no stages; allowed: r<resolution>_<stage>_<stage>..."
+            )
         widths, depths, kernels, exps = [], [], [], []
         for part in parts[1:]:
             m = _STAGE_RE.match(part)

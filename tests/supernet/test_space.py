@@ -207,3 +207,26 @@ def test_arch_strings_take_ascii_digits_only(text):
     assert ArchConfig.from_string("r32_w1d2k3.3e6.4").resolution == 32
     with pytest.raises(ArchError, match="arch string"):
         ArchConfig.from_string(text)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "r24_wd1k3e3_w1d2k3.3e3.3",
+            "arch string stage 'wd1k3e3' is not of the form w<mult>d<depth>k<k.k>e<e.e>",
+        ),
+        ("r24_w1d1k3e3_", "arch string stage '' is not of the form"),
+        ("r24", "arch string 'r24' has no stages"),
+        ("r1e400_w1d1k3e3", "arch string must start with r<resolution>, got 'r1e400'"),
+        ("runs/r24", "arch file not found: runs/r24"),
+        ("r24.json", "arch file not found: r24.json"),
+    ],
+)
+def test_an_arch_string_with_a_typo_is_named_as_a_string_not_a_missing_file(
+    text, message, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArchError) as info:
+        ArchConfig.load(text)
+    assert message in str(info.value)
