@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .._compat import ray_client_dependency_error
 from ..errors import SupernetError
+from ._ray_logging import HOOK
 
 # Ray retries the GCS about once a second, 20 times by default; this many seconds is our budget.
 CONNECT_TIMEOUT_S = 5
@@ -80,6 +81,8 @@ def connect(
     kwargs: dict = {"include_dashboard": False, "configure_logging": True, "logging_level": "WARNING"}
     if quiet:
         kwargs["logging_config"] = ray.LoggingConfig(encoding="TEXT", log_level="ERROR")
+    if not _job_has_setup_hook():  # a `ray job submit --runtime-env` hook of the user's own wins
+        kwargs["runtime_env"] = {"worker_process_setup_hook": HOOK}
     address = address or os.environ.get("RAY_ADDRESS") or None
     try:
         if address is None:
@@ -120,17 +123,33 @@ def connect(
     return ray.cluster_resources()
 
 
-def ray_job_id() -> str | None:
-    """The submission id when this process is the entrypoint of a `ray job submit` job, else None."""
+def _job_config() -> dict | None:
+    """The job config Ray hands the entrypoint of a `ray job submit` job (None outside one, {} if unreadable)."""
     import json
 
     raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
     if not raw:
         return None
     try:
-        return str(json.loads(raw).get("metadata", {}).get("job_submission_id") or "unknown")
-    except (ValueError, AttributeError):
-        return "unknown"
+        job = json.loads(raw)
+    except ValueError:
+        return {}
+    return job if isinstance(job, dict) else {}
+
+
+def _job_has_setup_hook() -> bool:
+    """Whether this job's runtime env already sets a worker setup hook (Ray refuses to merge two)."""
+    runtime_env = (_job_config() or {}).get("runtime_env")
+    return isinstance(runtime_env, dict) and bool(runtime_env.get("worker_process_setup_hook"))
+
+
+def ray_job_id() -> str | None:
+    """The submission id when this process is the entrypoint of a `ray job submit` job, else None."""
+    job = _job_config()
+    if job is None:
+        return None
+    metadata = job.get("metadata")
+    return str((metadata if isinstance(metadata, dict) else {}).get("job_submission_id") or "unknown")
 
 
 def check_job_paths(**paths: str | None) -> None:

@@ -72,6 +72,23 @@ def test_two_workers_stay_bit_identical_and_write_a_single_process_run(ray_clust
     assert weights_digest(resumed.model) == final["weights_sha256"]
 
 
+def test_ray_worker_processes_run_the_logging_setup_hook(ray_cluster):
+    """The hook `connect` passes reaches the job's worker processes (Ray Train's controller is one)."""
+    import ray
+
+    from supernet.distributed._ray_logging import BENIGN_TRACEBACK_LOGGERS
+
+    @ray.remote(num_cpus=0)
+    def filters():
+        import logging
+
+        return [
+            type(f).__name__ for name in BENIGN_TRACEBACK_LOGGERS for f in logging.getLogger(name).filters
+        ]
+
+    assert ray.get(filters.remote(), timeout=120) == ["OneLine"] * len(BENIGN_TRACEBACK_LOGGERS)
+
+
 def test_more_workers_than_cpus_fails_within_seconds(ray_cluster, tmp_path):
     start = time.perf_counter()
     with pytest.raises(ClusterError, match="--num-workers 3 needs 3 CPUs"):
