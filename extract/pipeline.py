@@ -7,6 +7,7 @@ data is loaded or anything is written, so bad input costs a second and leaves no
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,8 +84,11 @@ def load_eval_data(
 def checkpoint_eval_data(
     ckpt: Checkpoint, *, num_calib: int | None, num_search_calib: int | None = None, workers: int = 0
 ) -> EvalData:
-    """`load_eval_data` for a training run: its config and space, checked against its saved contract."""
-    return load_eval_data(
+    """`load_eval_data` for a training run: its config and space, checked against its saved contract.
+
+    A count asked for beyond the training split is capped to the split, and said on stderr (the card
+    records the count used)."""
+    data = load_eval_data(
         ckpt.config,
         ckpt.space,
         num_calib=num_calib,
@@ -92,6 +96,17 @@ def checkpoint_eval_data(
         workers=workers,
         expected=ckpt.preprocessing,
     )
+    for option, asked, images in (
+        ("--calib-images", num_calib, data.calib),
+        ("--search-calib-images", num_search_calib, data.search_calib),
+    ):
+        if asked and images is not None and len(images) < asked:
+            print(
+                f"note: {option} {asked} is more than the {len(images)} images of the training split; "
+                f"using all {len(images)}",
+                file=sys.stderr,
+            )
+    return data
 
 
 def open_table(

@@ -221,10 +221,17 @@ def _train_here(config, args: argparse.Namespace, cache_note: str) -> dict:
         device=config.device,
     )
 
+    calib = len(bundle.calib_source)  # more asked for: all of them, and the line says so
+    calib_note = (
+        f"; BN calibration on all {calib} training images (calib_images {config.calib_images} is more)"
+        if config.calib_images > calib
+        else ""
+    )
+
     def say() -> None:  # once the run is set up, so a refused run prints only its one error line
         print(
             f"[train] {choice.nproc} process(es) x {choice.threads} thread(s), global batch "
-            f"{config.batch_size}: {choice.reason}{_dw_kernel_note(config)}; {cache_note}",
+            f"{config.batch_size}: {choice.reason}{_dw_kernel_note(config)}; {cache_note}{calib_note}",
             file=sys.stderr,
             flush=True,
         )

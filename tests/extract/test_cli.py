@@ -106,14 +106,19 @@ def test_resume_reuses_earlier_scores_for_free(run, tmp_path):
     assert second["best"]["5"]["score"] >= first["best"]["5"]["score"]
 
 
-def test_export_a_given_arch(run, tmp_path, space):
+def test_export_a_given_arch(run, tmp_path, space, capsys):
     out = tmp_path / "deploy"
     arch = space.smallest()
     argv = ["export", "--checkpoint", str(run / "ck"), "--arch", str(arch), "--out", str(out)]
-    assert main([*argv, "--lut", str(run / "macs.json"), "--device", "cpu"]) == 0
+    assert main([*argv, "--lut", str(run / "macs.json"), "--device", "cpu", "--calib-images", "100000"]) == 0
     card = json.loads((out / "card.json").read_text())
     assert card["arch_string"] == str(arch) and card["latency"]["target"] == "macs"
     assert card["bn_calibration"]["device"] == "cpu"
+    used = card["bn_calibration"]["images"]  # more than the split holds: all of it, and said so
+    note = (
+        f"note: --calib-images 100000 is more than the {used} images of the training split; using all {used}"
+    )
+    assert used < 100000 and note in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

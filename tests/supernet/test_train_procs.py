@@ -136,7 +136,29 @@ def test_one_process_opens_the_data_set_once(tmp_path, capsys, monkeypatch, npro
 def test_the_line_says_when_the_c_kernel_is_switched_off(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SUPERNET_DW_GRAD", "torch")
     assert main(_argv(tmp_path, tmp_path / "run", "--epochs", "1", "--nproc-per-node", "1")) == 0
-    assert "depthwise weight gradient: PyTorch's (SUPERNET_DW_GRAD=torch)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "depthwise weight gradient: PyTorch's (SUPERNET_DW_GRAD=torch)" in err
+    assert "BN calibration on all" not in err  # 32 calibration images: the split has them
+    train = len(procs.run_data(TrainConfig(dataset="synthetic", img_size=16)).train)
+    assert (
+        main(
+            _argv(
+                tmp_path,
+                tmp_path / "run2",
+                "--epochs",
+                "1",
+                "--nproc-per-node",
+                "1",
+                "--calib-images",
+                "5000",
+            )
+        )
+        == 0
+    )
+    assert (
+        f"; BN calibration on all {train} training images (calib_images 5000 is more)"
+        in capsys.readouterr().err
+    )
 
 
 def test_the_line_says_when_slicing_is_plain_autograd_and_refuses_other_values(tmp_path, capsys, monkeypatch):
