@@ -124,9 +124,13 @@ def run_sweep(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
-    from ..train.data import load_data
+    from ..space import SearchSpace
+    from ..train.procs import run_data
+    from .launch import absolute_paths
 
     base = base.validate()
+    SearchSpace.resolve(base.space)  # a bad space fails here, once, not in every trial
+    base = absolute_paths(base)  # trials run in Ray's working directory, on any node
     sweep = sweep.validate()
     if num_samples < 1 or cpus_per_trial < 1 or grace_epochs < 1 or reduction_factor < 2:
         raise TuneError(
@@ -135,8 +139,7 @@ def run_sweep(
         )
     if grace_epochs > base.epochs:
         raise TuneError(f"--grace-epochs {grace_epochs} exceeds --epochs {base.epochs}")
-    # a missing data set fails here, once
-    load_data(base.dataset, base.data_dir, seed=base.seed, val_fraction=base.val_fraction)
+    run_data(base)  # a missing or unusable data set fails here, once, as the trials would open it
     owns_connection = not ray.is_initialized()
     resources = connect(address)
     try:
@@ -172,7 +175,10 @@ def run_sweep(
     rows = []
     for result in grid:
         if result.error is not None or "score" not in (result.metrics or {}):
-            raise RuntimeError(f"tune trial {result.path} failed: {result.error or 'it reported nothing'}")
+            lines = str(result.error or "it reported nothing").strip().splitlines()
+            raise TuneError(
+                f"a tune trial failed: {lines[-1] if lines else result.error!r}; its files: {result.path}"
+            )
         rows.append(
             {
                 **result.config,

@@ -8,6 +8,7 @@ import pytest
 
 from supernet.distributed.cli import register_tune
 from supernet.distributed.tune import SweepSpace, TuneError, results_table, run_sweep, score
+from supernet.errors import SupernetError
 from supernet.train.config import TrainConfig
 
 TINY_SPACE = (Path(__file__).parents[2] / "spaces" / "tiny.yaml").read_text()
@@ -34,6 +35,20 @@ def test_bad_sweep_options_fail_before_any_cluster_work():
         run_sweep(
             TrainConfig(epochs=2), SweepSpace(), num_samples=2, reduction_factor=1, address="127.0.0.1:1"
         )
+
+
+@pytest.mark.parametrize(
+    "base, words",
+    [
+        (TrainConfig(space="nope"), "unknown search space 'nope'"),
+        (TrainConfig(dataset="fashion-mnist", data_dir="/nowhere"), "Fashion-MNIST not found in /nowhere"),
+        (TrainConfig(dataset="imagefolder", data_dir="/nowhere"), "imagefolder data not found: /nowhere"),
+    ],
+)
+def test_a_bad_space_or_data_set_fails_once_before_any_trial(base, words):
+    """Not in every trial (each with its traceback) minutes later: before the cluster is reached."""
+    with pytest.raises(SupernetError, match=words):
+        run_sweep(base, SweepSpace(), num_samples=2, address="127.0.0.1:1")
 
 
 def test_score_weighs_smallest_and_largest_alike():
