@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from supernet.cli_common import Given, add_quiet, given_among, it_or_them
+from supernet.cli_common import ARCH_HELP, Given, add_quiet, given_among, it_or_them
 
 from .timing import STATS, Timing
 
@@ -198,12 +198,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from supernet import ArchConfig
+    from supernet.named import resolve_arch
 
     from .table import LatencyTable
 
     table = LatencyTable.load(args.lut)
-    arch = ArchConfig.load(args.arch)
+    arch = resolve_arch(args.arch, table.space)
     rows = table.breakdown(arch)
     total = table.predict(arch)
     if args.json:
@@ -349,7 +349,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=_validate)
 
     s = lsub.add_parser("show", help="per-layer latency breakdown of one arch")
-    s.add_argument("arch", help="arch JSON file or canonical arch string")
+    s.add_argument("arch", help=ARCH_HELP)
     s.add_argument("--lut", required=True, help="table JSON from `latency build`")
     s.add_argument("--json", action="store_true", help="one JSON object with the total and per-layer entries")
     s.set_defaults(func=_show)

@@ -40,8 +40,6 @@ class Supernet:
 
         if isinstance(arch, ArchConfig):
             return arch.validate(self.space)
-        if arch in ("smallest", "largest"):
-            return getattr(self.space, arch)()
         return resolve_arch(str(arch), self.space)
 
     def calibration_images(self, resolution: int) -> torch.Tensor:

@@ -22,7 +22,8 @@ from .errors import SupernetError
 
 SPACE_HELP = "search space: a preset (mbv2-small, mbv2-imagenet) or a .yaml/.json file"
 ARCH_HELP = (
-    "arch: a JSON file, a canonical arch string (r28_w1d2k3.5e6.4_...) or a named member (mobilenetv2_100)"
+    "arch: a JSON file, a canonical arch string (r28_w1d2k3.5e6.4_...), smallest, largest or a named member "
+    "(mobilenetv2_100)"
 )
 CHECKPOINT_HELP = "training run directory (or its checkpoint.json)"
 

@@ -41,7 +41,10 @@ def names_in(space: SearchSpace) -> list[str]:
 
 
 def resolve_arch(text: str, space: SearchSpace) -> ArchConfig:
-    """An arch given as a named member, a JSON file or a canonical string, checked against `space`."""
+    """An arch given as `smallest`, `largest`, a named member, a JSON file or a canonical string, checked
+    against `space` (what every `--arch` and `Supernet.arch` take)."""
+    if text in ("smallest", "largest"):
+        return getattr(space, text)()
     if text in NAMED_ARCHS:
         return named_arch(text, space)
     return ArchConfig.load(text).validate(space)

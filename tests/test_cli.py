@@ -27,6 +27,8 @@ def test_space_show_and_validate(capsys):
     assert "ok" in capsys.readouterr().out
     assert main(["space", "mbv2-small", "--validate", smallest, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"space": "mbv2-small", "arch": smallest, "in_space": True}
+    assert main(["space", "mbv2-small", "--validate", "smallest"]) == 0  # the space's own extremes by name
+    assert smallest in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,11 @@ def test_build_and_show_json(space, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["unit"] == "MMACs" and out["total"] == LatencyTable.load(lut).predict(arch)
     assert sum(layer["value"] for layer in out["layers"]) == out["total"]
+    for name in ("largest", "smallest"):  # as every --arch takes them
+        assert main(["latency", "show", name, "--lut", str(lut), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["arch"] == str(getattr(space, name)())
+    assert main(["latency", "show", "mobilenetv2_100", "--lut", str(lut)]) == 2  # a member of mbv2-imagenet
+    assert "mobilenetv2_100 is a member of the mbv2-imagenet preset" in capsys.readouterr().err
 
 
 def test_show_ms_table_text_and_json(fake_table, space, tmp_path, capsys):
