@@ -15,7 +15,6 @@ from pathlib import Path
 
 from .._compat import ray_client_dependency_error
 from ..errors import SupernetError
-from ._ray_logging import HOOK
 
 # Ray retries the GCS about once a second, 20 times by default; this many seconds is our budget.
 CONNECT_TIMEOUT_S = 5
@@ -81,8 +80,6 @@ def connect(
     kwargs: dict = {"include_dashboard": False, "configure_logging": True, "logging_level": "WARNING"}
     if quiet:
         kwargs["logging_config"] = ray.LoggingConfig(encoding="TEXT", log_level="ERROR")
-    if not _job_has_setup_hook():  # a `ray job submit --runtime-env` hook of the user's own wins
-        kwargs["runtime_env"] = {"worker_process_setup_hook": HOOK}
     address = address or os.environ.get("RAY_ADDRESS") or None
     try:
         if address is None:
@@ -135,12 +132,6 @@ def _job_config() -> dict | None:
     except ValueError:
         return {}
     return job if isinstance(job, dict) else {}
-
-
-def _job_has_setup_hook() -> bool:
-    """Whether this job's runtime env already sets a worker setup hook (Ray refuses to merge two)."""
-    runtime_env = (_job_config() or {}).get("runtime_env")
-    return isinstance(runtime_env, dict) and bool(runtime_env.get("worker_process_setup_hook"))
 
 
 def ray_job_id() -> str | None:

@@ -240,9 +240,9 @@ def _make_trainer(config, ray_config: RayConfig, *, out: Path, storage: str, nam
             storage_path=storage,
             failure_config=FailureConfig(max_failures=ray_config.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
-            # Ray Train's own INFO lines (worker-group set-up, checkpoint uploads) stay in its log files
-            # (--verbose shows them); rank 0 prints the run's progress
-            logging_config=LoggingConfig(log_level="INFO" if ray_config.verbose else "WARNING"),
+            # Ray Train's own lines (worker-group set-up, checkpoint uploads, its internal warnings) stay in
+            # its log files (--verbose shows them); rank 0 prints the run's progress
+            logging_config=LoggingConfig(log_level="INFO" if ray_config.verbose else "ERROR"),
         ),
     )
 

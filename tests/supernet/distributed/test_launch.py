@@ -72,23 +72,6 @@ def test_two_workers_stay_bit_identical_and_write_a_single_process_run(ray_clust
     assert weights_digest(resumed.model) == final["weights_sha256"]
 
 
-def test_ray_worker_processes_run_the_logging_setup_hook(ray_cluster):
-    """The hook `connect` passes reaches the job's worker processes (Ray Train's controller is one)."""
-    import ray
-
-    from supernet.distributed._ray_logging import BENIGN_TRACEBACK_LOGGERS
-
-    @ray.remote(num_cpus=0)
-    def filters():
-        import logging
-
-        return [
-            type(f).__name__ for name in BENIGN_TRACEBACK_LOGGERS for f in logging.getLogger(name).filters
-        ]
-
-    assert ray.get(filters.remote(), timeout=120) == ["OneLine"] * len(BENIGN_TRACEBACK_LOGGERS)
-
-
 def test_more_workers_than_cpus_fails_within_seconds(ray_cluster, tmp_path):
     start = time.perf_counter()
     with pytest.raises(ClusterError, match="--num-workers 3 needs 3 CPUs"):
@@ -171,3 +154,17 @@ def test_worker_config_paths_are_absolute(tmp_path, monkeypatch):
     assert made.space == str(tmp_path / "spaces/s.yaml") and made.data_dir == str(tmp_path / "data/x")
     assert absolute_paths(TrainConfig(space="mbv2-small")).space == "mbv2-small"  # a preset name stays a name
     assert absolute_paths(TrainConfig(data_dir="s3://bucket/d")).data_dir == "s3://bucket/d"
+
+
+@pytest.mark.parametrize("verbose, level", [(False, "ERROR"), (True, "INFO")])
+def test_ray_trains_console_lines_are_errors_only_unless_verbose(tmp_path, verbose, level):
+    """Without -v Ray Train's warnings stay in its log files: on a fully loaded machine its controller
+    warned, with a whole GetTimeoutError traceback, each time a call to the autoscaling coordinator timed
+    out ("safe to ignore"); a worker setup hook to shorten it instead doubled the start of each actor."""
+    from supernet.distributed.launch import _make_trainer
+
+    trainer = _make_trainer(
+        _config(tmp_path), RayConfig(workers=2, verbose=verbose), out=tmp_path, storage=str(tmp_path),
+        name="run", has_ckpt=False,
+    )  # fmt: skip
+    assert trainer.run_config.logging_config.log_level == level
