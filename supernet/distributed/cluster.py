@@ -120,27 +120,17 @@ def connect(
     return ray.cluster_resources()
 
 
-def _job_config() -> dict | None:
-    """The job config Ray hands the entrypoint of a `ray job submit` job (None outside one, {} if unreadable)."""
+def ray_job_id() -> str | None:
+    """The submission id when this process is the entrypoint of a `ray job submit` job, else None."""
     import json
 
     raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
     if not raw:
         return None
     try:
-        job = json.loads(raw)
-    except ValueError:
-        return {}
-    return job if isinstance(job, dict) else {}
-
-
-def ray_job_id() -> str | None:
-    """The submission id when this process is the entrypoint of a `ray job submit` job, else None."""
-    job = _job_config()
-    if job is None:
-        return None
-    metadata = job.get("metadata")
-    return str((metadata if isinstance(metadata, dict) else {}).get("job_submission_id") or "unknown")
+        return str(json.loads(raw).get("metadata", {}).get("job_submission_id") or "unknown")
+    except (ValueError, AttributeError):
+        return "unknown"
 
 
 def check_job_paths(**paths: str | None) -> None:
