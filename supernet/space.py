@@ -6,7 +6,8 @@ import hashlib
 import json
 import math
 import random
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -80,6 +81,16 @@ class StageSpace:
             )
 
 
+def _stage(i: int, s) -> StageSpace:
+    """Stage `i` of a space; its errors name it ("stage 2 kernel_sizes ...")."""
+    if isinstance(s, StageSpace):
+        return s
+    try:
+        return StageSpace(**s)
+    except SpaceError as e:
+        raise SpaceError(re.sub(r"^stage ", f"stage {i} ", str(e))) from None
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Stem (stride 2, fixed width) -> one fixed depthwise-separable block -> elastic stages -> 1x1 head."""
@@ -98,9 +109,7 @@ class SearchSpace:
         object.__setattr__(self, "resolutions", _sorted_unique("resolutions", self.resolutions))
         for name in ("stem_chs", "first_chs", "head_chs", "channel_divisor"):
             object.__setattr__(self, name, _number(name, getattr(self, name), "space field "))
-        object.__setattr__(
-            self, "stages", tuple(s if isinstance(s, StageSpace) else StageSpace(**s) for s in self.stages)
-        )
+        object.__setattr__(self, "stages", tuple(_stage(i, s) for i, s in enumerate(self.stages)))
         if not self.stages:
             raise SpaceError("a search space needs at least one elastic stage")
         for i, st in enumerate(self.stages):
@@ -234,21 +243,33 @@ class SearchSpace:
                 f"space fields wrong: missing {missing or 'none'}, unknown {unknown or 'none'}; allowed {allowed}"
             )
         stage_fields = [f.name for f in fields(StageSpace)]
-        for i, s in enumerate(data["stages"] or []):
-            bad = [k for k in (s or {}) if k not in stage_fields]
-            if not isinstance(s, dict) or bad:
-                raise SpaceError(f"space stage {i} has unknown fields {bad}; allowed {stage_fields}")
+        if not isinstance(data["stages"], list):
+            raise SpaceError(f"space field stages must be a list of stages, got {data['stages']!r}")
+        for i, s in enumerate(data["stages"]):
+            if not isinstance(s, dict):
+                raise SpaceError(f"space stage {i} must be a mapping of fields {stage_fields}, got {s!r}")
+            unknown = [k for k in s if k not in stage_fields]
+            missing = [f.name for f in fields(StageSpace) if f.default is MISSING and f.name not in s]
+            if unknown or missing:
+                raise SpaceError(
+                    f"space stage {i} fields wrong: missing {missing or 'none'}, unknown {unknown or 'none'}; "
+                    f"allowed {stage_fields}"
+                )
         try:
             return cls(**data)
         except TypeError as e:
-            raise SpaceError(f"malformed search space: {e}")
+            raise SpaceError(f"malformed search space: {e}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
         p = Path(path)
         if not p.is_file():
             raise SpaceError(f"search space file not found: {p}")
-        return cls.from_dict(read_yaml(p, "search space file", SpaceError))
+        data = read_yaml(p, "search space file", SpaceError)
+        try:
+            return cls.from_dict(data)
+        except SpaceError as e:
+            raise SpaceError(f"search space file {p}: {e}") from None
 
     def save(self, path: str | Path) -> None:
         p = Path(path)
