@@ -44,12 +44,24 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return parser
 
 
+def _empty_argument(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The first argument given an empty (or blank) string, as the user wrote its name."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if any(isinstance(v, str) and not v.strip() for v in (value if isinstance(value, list) else [value])):
+            return "/".join(action.option_strings) or action.metavar or action.dest
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     command = _command_parser(parser, args)  # errors name the (sub)command, e.g. `supernet latency kit`
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
+    empty = _empty_argument(command, args)
+    if empty:  # '' never names a file, arch, target or anything else an argument takes
+        command.error(f"argument {empty}: an empty value is not allowed")
     if args.command is None:  # bare `supernet`: the overview, not an error
         parser.print_help()
         return 0

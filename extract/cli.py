@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from latency.onnx import check_provider_name
+from latency.table import TARGETS
 from supernet.checks import MAX_SEED, float_arg, int_arg
 from supernet.cli_common import (
     ARCH_HELP,
@@ -293,7 +294,13 @@ def _print_card(folder: Path, card: dict, budget: float | None, unit: str) -> No
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("--out", required=True, help="output folder for model.onnx, card.json, ...")
-    p.add_argument("--target", help="deployment target; must match the table's (default: the table's)")
+    p.add_argument(
+        "--target",
+        choices=TARGETS,
+        metavar="TARGET",
+        help=f"deployment target, one of {', '.join(TARGETS)}; must match the table's "
+        "(default: the table's, or ort-cpu without --lut)",
+    )
     p.add_argument(
         "--int8", action="store_true", help="also ship a static int8 QDQ model with its accuracy/latency"
     )

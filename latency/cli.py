@@ -9,6 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from supernet.checks import MAX_SEED, int_arg
 from supernet.cli_common import ARCH_HELP, Given, add_quiet, given_among, it_or_them
 
 from .timing import STATS, Timing
@@ -226,8 +227,12 @@ def _space_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint", help="training run directory: take space, in_chans and num_classes from it"
     )
-    p.add_argument("--in-chans", type=int, help="input channels (default 3, or the checkpoint's)")
-    p.add_argument("--num-classes", type=int, help="classes (default 10, or the checkpoint's)")
+    p.add_argument(
+        "--in-chans", type=int_arg(1, 4096), help="input channels (default 3, or the checkpoint's)"
+    )
+    p.add_argument(
+        "--num-classes", type=int_arg(1, 1_000_000), help="classes (default 10, or the checkpoint's)"
+    )
 
 
 def _stat_option(p: argparse.ArgumentParser, what: str = "statistic of the timed runs", **kw) -> None:
@@ -246,13 +251,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     _space_options(b)
     b.add_argument("--target", required=True, help=TARGET_HELP)
     b.add_argument("--out", required=True, help="table JSON to write; an unfinished one there is resumed")
-    b.add_argument("--threads", type=int, default=1, action=Given, help="intra-op threads (default 1)")
     b.add_argument(
-        "--batch", type=int, default=1, action=Given, help="batch size (default 1, the deployment case)"
+        "--threads", type=int_arg(1, 1024), default=1, action=Given, help="intra-op threads (default 1)"
     )
-    b.add_argument("--warmup", type=int, default=10, action=Given, help="untimed runs per layer (default 10)")
     b.add_argument(
-        "--repeats", type=int, default=50, action=Given,
+        "--batch",
+        type=int_arg(1, 65_536),
+        default=1,
+        action=Given,
+        help="batch size (default 1, the deployment case)",
+    )
+    b.add_argument(
+        "--warmup",
+        type=int_arg(0, 1_000_000),
+        default=10,
+        action=Given,
+        help="untimed runs per layer (default 10)",
+    )
+    b.add_argument(
+        "--repeats", type=int_arg(1, 1_000_000), default=50, action=Given,
         help="timed runs per layer (default 50); --stat of them is kept",
     )  # fmt: skip
     _stat_option(b, action=Given)
@@ -262,7 +279,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     b.add_argument(
         "--fit-samples",
-        type=int,
+        type=int_arg(4, 100_000),
         default=20,
         action=Given,
         help="subnets measured end to end to fit the correction (default 20)",
@@ -286,14 +303,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precision", default="fp32", choices=["fp32", "int8"], help="graphs to time (default fp32)"
     )
     k.add_argument(
-        "--fit-samples", type=int, default=20, help="whole subnets to fit the correction (default 20)"
+        "--fit-samples",
+        type=int_arg(4, 100_000),
+        default=20,
+        help="whole subnets to fit the correction (default 20)",
     )
-    k.add_argument("--holdout", type=int, default=50, help="held-out subnets to validate it (default 50)")
     k.add_argument(
-        "--warmup", type=int, default=10, help="runner's default untimed runs per graph (default 10)"
+        "--holdout", type=int_arg(1, 100_000), default=50, help="held-out subnets to validate it (default 50)"
     )
     k.add_argument(
-        "--repeats", type=int, default=50, help="runner's default timed runs per layer (default 50)"
+        "--warmup",
+        type=int_arg(0, 1_000_000),
+        default=10,
+        help="runner's default untimed runs per graph (default 10)",
+    )
+    k.add_argument(
+        "--repeats",
+        type=int_arg(1, 1_000_000),
+        default=50,
+        help="runner's default timed runs per layer (default 50)",
     )
     _stat_option(k, "runner's default statistic")
     k.add_argument("--overwrite", action="store_true", help="replace an existing kit in --out")
@@ -317,23 +345,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timings", help="compare with the device's own timings of the kit's held-out subnets instead"
     )
     # the measurement's own options (action=Given): refused with --timings, which measures nothing here
-    v.add_argument("--samples", type=int, default=50, help="subnets to measure (default 50)", action=Given)
+    v.add_argument(
+        "--samples",
+        type=int_arg(1, 100_000),
+        default=50,
+        help="subnets to measure (default 50)",
+        action=Given,
+    )
     v.add_argument(
         "--seed",
-        type=int,
+        type=int_arg(0, MAX_SEED),
         default=0,
         help="subnet sampling seed (default 0; the fit used its own)",
         action=Given,
     )
     v.add_argument(
-        "--warmup", type=int, default=10, help="untimed runs per subnet (default 10)", action=Given
+        "--warmup",
+        type=int_arg(0, 1_000_000),
+        default=10,
+        help="untimed runs per subnet (default 10)",
+        action=Given,
     )
     v.add_argument(
-        "--repeats", type=int, default=100, help="timed runs per subnet and pass (default 100)", action=Given
+        "--repeats",
+        type=int_arg(1, 1_000_000),
+        default=100,
+        help="timed runs per subnet and pass (default 100)",
+        action=Given,
     )
     v.add_argument(
         "--passes",
-        type=int,
+        type=int_arg(1, 1000),
         default=2,
         help="measurements per subnet, minutes apart (default 2)",
         action=Given,

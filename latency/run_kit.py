@@ -192,6 +192,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed runs per layer (default: the kit's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
+    for name in ("kit", "out", "provider"):
+        if not getattr(args, name).strip():
+            p.error(f"argument --{name}: an empty value is not allowed")
     try:
         return run(args)
     except KitError as e:
@@ -222,8 +225,11 @@ def run(args):
     d = manifest["defaults"]
     warmup = d["warmup"] if args.warmup is None else args.warmup
     repeats = d["repeats"] if args.repeats is None else args.repeats
-    if args.threads < 1 or repeats < 1 or warmup < 0:
-        raise KitError("--threads and --repeats must be >= 1 and --warmup >= 0")
+    if not (1 <= args.threads <= 1024 and 1 <= repeats <= 1_000_000 and 0 <= warmup <= 1_000_000):
+        raise KitError(
+            f"--threads {args.threads}, --repeats {repeats}, --warmup {warmup}: allowed --threads 1-1024, "
+            "--repeats 1-1000000, --warmup 0-1000000"
+        )
     header = {
         "format": TIMINGS_FORMAT,
         "version": TIMINGS_VERSION,

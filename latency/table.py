@@ -271,7 +271,8 @@ class LatencyTable:
     def load(cls, path: str | Path) -> LatencyTable:
         path = Path(path)
         if not path.is_file():
-            what = "is a folder, not a table file" if path.is_dir() else "not found"
+            what = "not found" if not path.exists() else "is a folder," if path.is_dir() else "is"
+            what = what if what == "not found" else f"{what} not a table file"
             raise LatencyTableError(f"latency table {what}: {path} (make one with `supernet latency build`)")
         try:
             data = json.loads(path.read_text())

@@ -130,7 +130,7 @@ class ArchConfig:
         text = str(path).strip()
         if _ARCH_RE.fullmatch(text) or (re.match(r"r\d", text) and "/" not in text and p.suffix != ".json"):
             return cls.from_string(text)  # a string, or one with a typo: its own error says which part
-        what = "is a folder" if p.is_dir() else "not found"
+        what = "is a folder" if p.is_dir() else "is not a regular file" if p.exists() else "not found"
         raise ArchError(
             f"arch file {what}: {path} (give an arch JSON file or a canonical arch string such as "
             "r32_w1d2k3.5e6.4_w0.75d1k3e3)"

@@ -63,7 +63,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume",
         nargs="?",
-        const="",
+        const=True,  # bare --resume; an empty RUN is refused as every empty value is (supernet_cli.py)
         metavar="RUN",
         help="continue a run from its last checkpoint: a run directory or its checkpoint.json "
         "(bare --resume: the run in --out)",
@@ -118,11 +118,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
             )
 
 
-def _resume_dir(resume: str | None, out: str | None) -> dict:
+def _resume_dir(resume: str | bool | None, out: str | None) -> dict:
     """`--resume [RUN]` as TrainConfig fields: RUN (a run directory or its checkpoint.json) names `out`."""
     if resume is None:
         return {}
-    if resume == "":
+    if resume is True:
         return {"resume": True}
     p = Path(resume)
     run = p.parent if p.suffix == ".json" or p.is_file() else p

@@ -292,4 +292,38 @@ CASES = {
         ["tune", "--out", "{w}/run", "--overwrite", "--address", "127.0.0.1:1"],
         ["no Ray cluster answers at 127.0.0.1:1"],
     ),
+    # empty values: '' once meant "not given" (`space --arch ''`, `export --lut ''`) or the current folder
+    # (`export --out ''` wrote the model there)
+    "empty-out": (
+        ["export", "--checkpoint", "{w}/run", "--arch", SMALLEST, "--out", ""],
+        ["argument --out: an empty value"],
+    ),
+    "empty-lut": (
+        [*EXPORT, "--arch", SMALLEST, "--lut", ""],
+        ["argument --lut: an empty value is not allowed"],
+    ),
+    "empty-arch": (["space", str(TINY), "--arch", " "], ["argument --arch: an empty value"]),
+    "empty-resume": ([*TRAIN, "--resume=", "--out", "{w}/new"], ["argument --resume: an empty value"]),
+    "export-target-bogus": (  # was accepted without --lut and written into the card
+        [*EXPORT, "--arch", SMALLEST, "--target", "bogus"],
+        ["--target: invalid choice: 'bogus'", "ort-cpu"],
+    ),
+    "arch-dev-null": ([*EXPORT, "--arch", "/dev/null"], ["arch file is not a regular file: /dev/null"]),
+    "lut-dev-null": (
+        [*EXPORT, "--arch", SMALLEST, "--lut", "/dev/null"],
+        ["latency table is not a table file: /dev/null"],
+    ),
+    # Ray options: NaN passed the checks, huge counts started a cluster before they were refused
+    "ray-gpus-nan": (
+        [*TRAIN, "--num-workers", "2", "--gpus-per-worker", "nan", "--out", "{w}/new"],
+        ["--gpus-per-worker: must be in [0, 1024] and finite, got nan"],
+    ),
+    "ray-workers-huge": (
+        [*TRAIN, "--num-workers", str(10**20), "--out", "{w}/new"],
+        ["--num-workers: must be an integer in [1, 100000]"],
+    ),
+    "tune-samples-0": (
+        ["tune", "--out", "{w}/new-tune", "--samples", "0"],
+        ["--samples", "[1, 100000]", "got 0"],
+    ),
 }

@@ -52,7 +52,7 @@ def test_space_show_and_validate(capsys):
         (["--bogus"], "supernet: error: unrecognized arguments: --bogus (see supernet --help)"),
         (
             ["latency", "kit", "--space", "mbv2-small", "--out", "kit", "--in-chans", "0"],
-            "supernet latency kit: error: --in-chans",
+            "supernet latency kit: error: argument --in-chans: must be an integer in [1, 4096], got 0",
         ),
     ],
 )

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import json
 
-from ..checks import int_arg
+from ..checks import MAX_SEED, float_arg, int_arg
 from ..cli_common import Given, given_among, it_or_them
 from .cluster import ClusterError, check_job_paths
 from .tune import SweepSpace, results_table, run_sweep
@@ -28,17 +28,21 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--num-workers",
         dest="ray_workers",
-        type=int,
+        type=int_arg(1, 100_000),
         metavar="N",
         help="train on N Ray Train workers (Ray's num_workers); the global batch is N x --batch-size "
         "(lr is not rescaled); data-loader workers are -j",
     )
     g.add_argument(
-        "--workers", dest="ray_workers", type=int, action=_DeprecatedWorkers, help=argparse.SUPPRESS
+        "--workers",
+        dest="ray_workers",
+        type=int_arg(1, 100_000),
+        action=_DeprecatedWorkers,
+        help=argparse.SUPPRESS,
     )
     g.add_argument(
         "--gpus-per-worker",
-        type=float,
+        type=float_arg(0, 1024),
         default=0.0,
         metavar="G",
         action=Given,
@@ -46,7 +50,7 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--cpus-per-worker",
-        type=float,
+        type=float_arg(0, 4096, lo_open=True),
         default=1.0,
         metavar="C",
         action=Given,
@@ -67,7 +71,7 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--max-failures",
-        type=int,
+        type=int_arg(-1, 1_000_000),
         default=2,
         metavar="K",
         action=Given,
@@ -193,7 +197,7 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
         "--train-out", metavar="DIR", help="run directory in the best config (default: <out>/best-run)"
     )
     p.add_argument("--batch-size", type=int, help="batch size (overrides --config)")
-    p.add_argument("--samples", type=int, default=8, help="configurations to try")
+    p.add_argument("--samples", type=int_arg(1, 100_000), default=8, help="configurations to try")
     p.add_argument(
         "--lr", type=float, nargs=2, default=(0.01, 0.2), metavar=("MIN", "MAX"), help="log-uniform"
     )
@@ -205,17 +209,25 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
         "--warmup-epochs", type=float, nargs="+", default=(0.0, 1.0, 2.0), metavar="E", help="choices"
     )
     p.add_argument(
-        "--grace-epochs", type=int, default=1, help="ASHA: epochs every trial gets before it can be stopped"
+        "--grace-epochs",
+        type=int_arg(1, 1_000_000),
+        default=1,
+        help="ASHA: epochs every trial gets before it can be stopped",
     )
     p.add_argument(
-        "--reduction-factor", type=int, default=2, help="ASHA: keep 1/rf of the trials at each rung"
+        "--reduction-factor",
+        type=int_arg(2, 1000),
+        default=2,
+        help="ASHA: keep 1/rf of the trials at each rung",
     )
-    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (torch threads) per trial")
+    p.add_argument(
+        "--cpus-per-trial", type=int_arg(1, 4096), default=1, help="CPUs (torch threads) per trial"
+    )
     p.add_argument("--address", metavar="ADDR", help="Ray cluster (as for `supernet train`); default: local")
     p.add_argument(
         "--storage", metavar="PATH_OR_URI", help="where Ray Tune keeps trial results; default: <out>/ray"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
+    p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0, help="seed of the sampled configurations")
     p.add_argument("--out", default="runs/tune", help="directory for best_config.json and tune_results.md")
     p.add_argument(
         "--overwrite",

@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+import supernet_cli
 from latency.table import LatencyTable
 from supernet import SearchSpace
 
@@ -31,3 +32,11 @@ def fake_table(space) -> LatencyTable:
     rng = random.Random(0)
     entries = {s.key: rng.uniform(0.01, 0.1) for s in space_layers(space, 3, 10)}
     return LatencyTable("ort-cpu", space, 3, 10, entries=entries, complete=True, metadata={"device": "test"})
+
+
+def exit_code(argv: list[str]) -> int:
+    """`supernet_cli.main(argv)`'s exit status; usage errors (argparse's range checks) exit as the console script does."""
+    try:
+        return supernet_cli.main(argv)
+    except SystemExit as e:
+        return e.code

@@ -228,6 +228,15 @@ def test_runner_refuses_a_file_that_does_not_match_its_hash(kit, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.json").exists()
 
 
+@pytest.mark.parametrize(
+    "extra", [["--threads", "5000"], ["--repeats", "0"], ["--warmup", "-1"], ["--repeats", str(10**12)]]
+)
+def test_runner_refuses_counts_out_of_range_before_timing_anything(kit, tmp_path, extra):
+    result = run_runner(sys.executable, kit, tmp_path / "t.json", *extra)
+    assert result.returncode == 2 and "allowed --threads 1-1024, --repeats 1-1000000" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.json").exists()
+
+
 def test_runner_saves_atomically_and_a_full_disk_is_one_line(tmp_path, monkeypatch):
     out = tmp_path / "t.json"
     run_kit.save(out, {"times": {"a": 1.0}})
@@ -313,8 +322,8 @@ def test_runner_in_a_venv_with_only_numpy_and_onnxruntime(kit, tmp_path):
 @pytest.mark.parametrize("out", ["a-file/t.json", "a" * 300 + ".json"])
 def test_runner_refuses_an_out_it_cannot_write_before_timing_anything(kit, tmp_path, out):
     (tmp_path / "a-file").write_text("a file, not a folder\n")
-    # 10^7 runs per graph would take hours: the refusal must come before any timing
-    result = run_runner(sys.executable, kit, tmp_path / out, "--repeats", "10000000", timeout=120)
+    # 10^6 runs per graph (the most allowed) would take hours: the refusal must come before any timing
+    result = run_runner(sys.executable, kit, tmp_path / out, "--repeats", "1000000", timeout=120)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "pass another --out" in lines[0] and str(tmp_path) in lines[0]
@@ -347,7 +356,9 @@ def test_overwrite_replaces_only_a_kits_own_files(kit, timings, tmp_path):
     assert not (again / "layers" / "stale.onnx").exists() and (again / "manifest.json").is_file()
 
 
-@pytest.mark.parametrize("args", [["--bogus"], ["--threads", "x"]])
+@pytest.mark.parametrize(
+    "args", [["--bogus"], ["--threads", "x"], ["--provider", ""], ["--out", " "], ["--kit", ""]]
+)
 def test_runner_usage_errors_are_one_line(args, tmp_path):
     import latency.run_kit as run_kit
 

@@ -12,9 +12,8 @@ import latency.build as build
 import latency.validate as validate
 from latency.errors import OptionError, TargetError
 from latency.timing import DEFAULT_TIMING, STATS, Timing
-from supernet_cli import main
 
-from .conftest import tiny_space
+from .conftest import exit_code, tiny_space
 
 
 def test_defaults_and_frozen():
@@ -87,12 +86,19 @@ def test_a_kit_records_the_timing_as_the_runners_defaults(tmp_path):
 
 @pytest.mark.parametrize(
     "argv, words",
-    [(["build", "--space", "mbv2-small", "--target", "ort-cpu", "--warmup", "-1"], "--warmup must be an integer >= 0"),
+    [(["build", "--space", "mbv2-small", "--target", "ort-cpu", "--warmup", "-1"], "--warmup: must be an integer in [0, 1000000], got -1"),
      (["build", "--space", "mbv2-small", "--target", "ort-cpu", "--stat", "min", "--repeats", "0"], "--repeats"),
-     (["kit", "--space", "mbv2-small", "--repeats", "0"], "--repeats must be an integer >= 1"),
-     (["kit", "--space", "mbv2-small", "--warmup", "-2"], "--warmup must be an integer >= 0"),
-     (["validate", "--lut", "{lut}", "--warmup", "-1"], "--warmup must be an integer >= 0"),
-     (["validate", "--lut", "{lut}", "--repeats", "0"], "--repeats must be an integer >= 1")],
+     (["kit", "--space", "mbv2-small", "--repeats", "0"], "--repeats: must be an integer in [1, 1000000], got 0"),
+     (["kit", "--space", "mbv2-small", "--warmup", "-2"], "--warmup: must be an integer in [0, 1000000]"),
+     (["validate", "--lut", "{lut}", "--warmup", "-1"], "--warmup: must be an integer in [0, 1000000]"),
+     (["validate", "--lut", "{lut}", "--repeats", "0"], "--repeats: must be an integer in [1, 1000000]"),
+     # huge values once ran for hours (--holdout, --fit-samples) or overflowed into a traceback (--in-chans)
+     (["kit", "--space", "mbv2-small", "--holdout", "99999999999999999999"], "--holdout: must be an integer in [1, 100000]"),
+     (["kit", "--space", "mbv2-small", "--in-chans", "99999999999999999999"], "--in-chans: must be an integer in [1, 4096]"),
+     (["build", "--space", "mbv2-small", "--target", "macs", "--fit-samples", "1e9"], "--fit-samples: must be an integer in [4, 100000]"),
+     (["build", "--space", "mbv2-small", "--target", "ort-cpu", "--threads", "5000"], "--threads: must be an integer in [1, 1024]"),
+     (["validate", "--lut", "{lut}", "--samples", "99999999999999999999"], "--samples: must be an integer in [1, 100000]"),
+     (["validate", "--lut", "{lut}", "--seed", "-1"], "--seed: must be an integer in [0, 4294967295]")],
 )  # fmt: skip
 def test_the_cli_builds_one_timing_and_refuses_bad_knobs_in_one_line(
     fake_table, tmp_path, capsys, argv, words
@@ -101,7 +107,7 @@ def test_the_cli_builds_one_timing_and_refuses_bad_knobs_in_one_line(
     fake_table.save(lut)
     argv = [a.replace("{lut}", str(lut)) for a in argv]
     out = [] if argv[0] == "validate" else ["--out", str(tmp_path / "out")]
-    assert main(["latency", *argv, *out]) == 2
+    assert exit_code(["latency", *argv, *out]) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["lut.json"]
