@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from supernet.checks import MAX_SEED, int_arg
-from supernet.cli_common import ARCH_HELP, Given, add_quiet, given_among, it_or_them
+from supernet.cli_common import ARCH_HELP, Given, add_count, add_quiet, given_among, it_or_them
 
 from .timing import STATS, Timing
 
@@ -19,6 +19,7 @@ TARGET_HELP = (
     "fpga-int8 (analytic); macs, params (exact counts)"
 )
 CPU = "CPUExecutionProvider"
+MANY = 1_000_000  # a count option's upper bound: beyond it a typo, not a plan (hours of timing)
 
 
 def _build_io(args: argparse.Namespace):
@@ -230,9 +231,7 @@ def _space_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--in-chans", type=int_arg(1, 4096), help="input channels (default 3, or the checkpoint's)"
     )
-    p.add_argument(
-        "--num-classes", type=int_arg(1, 1_000_000), help="classes (default 10, or the checkpoint's)"
-    )
+    p.add_argument("--num-classes", type=int_arg(1, MANY), help="classes (default 10, or the checkpoint's)")
 
 
 def _stat_option(p: argparse.ArgumentParser, what: str = "statistic of the timed runs", **kw) -> None:
@@ -251,38 +250,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _space_options(b)
     b.add_argument("--target", required=True, help=TARGET_HELP)
     b.add_argument("--out", required=True, help="table JSON to write; an unfinished one there is resumed")
-    b.add_argument(
-        "--threads", type=int_arg(1, 1024), default=1, action=Given, help="intra-op threads (default 1)"
-    )
-    b.add_argument(
-        "--batch",
-        type=int_arg(1, 65_536),
-        default=1,
-        action=Given,
-        help="batch size (default 1, the deployment case)",
-    )
-    b.add_argument(
-        "--warmup",
-        type=int_arg(0, 1_000_000),
-        default=10,
-        action=Given,
-        help="untimed runs per layer (default 10)",
-    )
-    b.add_argument(
-        "--repeats", type=int_arg(1, 1_000_000), default=50, action=Given,
-        help="timed runs per layer (default 50); --stat of them is kept",
-    )  # fmt: skip
+    add_count(b, "--threads", 1, 1024, 1, "intra-op threads", action=Given)
+    add_count(b, "--batch", 1, 65_536, 1, "batch size (default 1, the deployment case)", action=Given)
+    add_count(b, "--warmup", 0, MANY, 10, "untimed runs per layer", action=Given)
+    add_count(b, "--repeats", 1, MANY, 50, "timed runs per layer; --stat of them is kept", action=Given)
     _stat_option(b, action=Given)
     b.add_argument(
         "--provider", default=CPU, action=Given,
         help=f"onnxruntime execution provider for ort-* targets (default {CPU})",
     )  # fmt: skip
-    b.add_argument(
-        "--fit-samples",
-        type=int_arg(4, 100_000),
-        default=20,
-        action=Given,
-        help="subnets measured end to end to fit the correction (default 20)",
+    add_count(
+        b, "--fit-samples", 4, 100_000, 20, "subnets timed end to end to fit the correction", action=Given
     )
     b.add_argument(
         "--fpga",
@@ -302,27 +280,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument(
         "--precision", default="fp32", choices=["fp32", "int8"], help="graphs to time (default fp32)"
     )
-    k.add_argument(
-        "--fit-samples",
-        type=int_arg(4, 100_000),
-        default=20,
-        help="whole subnets to fit the correction (default 20)",
-    )
-    k.add_argument(
-        "--holdout", type=int_arg(1, 100_000), default=50, help="held-out subnets to validate it (default 50)"
-    )
-    k.add_argument(
-        "--warmup",
-        type=int_arg(0, 1_000_000),
-        default=10,
-        help="runner's default untimed runs per graph (default 10)",
-    )
-    k.add_argument(
-        "--repeats",
-        type=int_arg(1, 1_000_000),
-        default=50,
-        help="runner's default timed runs per layer (default 50)",
-    )
+    add_count(k, "--fit-samples", 4, 100_000, 20, "whole subnets to fit the correction")
+    add_count(k, "--holdout", 1, 100_000, 50, "held-out subnets to validate it")
+    add_count(k, "--warmup", 0, MANY, 10, "runner's untimed runs per graph")
+    add_count(k, "--repeats", 1, MANY, 50, "runner's timed runs per layer")
     _stat_option(k, "runner's default statistic")
     k.add_argument("--overwrite", action="store_true", help="replace an existing kit in --out")
     add_quiet(k)
@@ -345,41 +306,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timings", help="compare with the device's own timings of the kit's held-out subnets instead"
     )
     # the measurement's own options (action=Given): refused with --timings, which measures nothing here
-    v.add_argument(
-        "--samples",
-        type=int_arg(1, 100_000),
-        default=50,
-        help="subnets to measure (default 50)",
-        action=Given,
+    add_count(v, "--samples", 1, 100_000, 50, "subnets to measure", action=Given)
+    add_count(
+        v, "--seed", 0, MAX_SEED, 0, "subnet sampling seed (default 0; the fit used its own)", action=Given
     )
-    v.add_argument(
-        "--seed",
-        type=int_arg(0, MAX_SEED),
-        default=0,
-        help="subnet sampling seed (default 0; the fit used its own)",
-        action=Given,
-    )
-    v.add_argument(
-        "--warmup",
-        type=int_arg(0, 1_000_000),
-        default=10,
-        help="untimed runs per subnet (default 10)",
-        action=Given,
-    )
-    v.add_argument(
-        "--repeats",
-        type=int_arg(1, 1_000_000),
-        default=100,
-        help="timed runs per subnet and pass (default 100)",
-        action=Given,
-    )
-    v.add_argument(
-        "--passes",
-        type=int_arg(1, 1000),
-        default=2,
-        help="measurements per subnet, minutes apart (default 2)",
-        action=Given,
-    )
+    add_count(v, "--warmup", 0, MANY, 10, "untimed runs per subnet", action=Given)
+    add_count(v, "--repeats", 1, MANY, 100, "timed runs per subnet and pass", action=Given)
+    add_count(v, "--passes", 1, 1000, 2, "measurements per subnet, minutes apart", action=Given)
     v.add_argument(
         "--no-independent", nargs=0, const=True, default=False,
         help="skip the independent onnxruntime timer (default: off)", action=Given,

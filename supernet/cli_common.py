@@ -84,6 +84,13 @@ def add_json(p: argparse.ArgumentParser, what: str = "a summary") -> None:
     )
 
 
+def add_count(p: argparse.ArgumentParser, flag: str, lo: int, hi: int, default: int, what: str, **kw) -> None:
+    """An integer option bounded to [lo, hi] at parse time; its help ends with its default."""
+    from .checks import int_arg
+
+    p.add_argument(flag, type=int_arg(lo, hi), default=default, help=what, **kw)
+
+
 def add_threads(p: argparse.ArgumentParser, default: int = 1, what: str = "") -> None:
     from .checks import int_arg
 

@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from ..checks import MAX_SEED, float_arg, int_arg
-from ..cli_common import Given, given_among, it_or_them
+from ..cli_common import Given, add_count, given_among, it_or_them
 from .cluster import ClusterError, check_job_paths
 from .tune import SweepSpace, results_table, run_sweep
 
@@ -197,7 +197,7 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
         "--train-out", metavar="DIR", help="run directory in the best config (default: <out>/best-run)"
     )
     p.add_argument("--batch-size", type=int, help="batch size (overrides --config)")
-    p.add_argument("--samples", type=int_arg(1, 100_000), default=8, help="configurations to try")
+    add_count(p, "--samples", 1, 100_000, 8, "configurations to try")
     p.add_argument(
         "--lr", type=float, nargs=2, default=(0.01, 0.2), metavar=("MIN", "MAX"), help="log-uniform"
     )
@@ -208,21 +208,9 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--warmup-epochs", type=float, nargs="+", default=(0.0, 1.0, 2.0), metavar="E", help="choices"
     )
-    p.add_argument(
-        "--grace-epochs",
-        type=int_arg(1, 1_000_000),
-        default=1,
-        help="ASHA: epochs every trial gets before it can be stopped",
-    )
-    p.add_argument(
-        "--reduction-factor",
-        type=int_arg(2, 1000),
-        default=2,
-        help="ASHA: keep 1/rf of the trials at each rung",
-    )
-    p.add_argument(
-        "--cpus-per-trial", type=int_arg(1, 4096), default=1, help="CPUs (torch threads) per trial"
-    )
+    add_count(p, "--grace-epochs", 1, 1_000_000, 1, "ASHA: epochs every trial gets before it can be stopped")
+    add_count(p, "--reduction-factor", 2, 1000, 2, "ASHA: keep 1/rf of the trials at each rung")
+    add_count(p, "--cpus-per-trial", 1, 4096, 1, "CPUs (torch threads) per trial")
     p.add_argument("--address", metavar="ADDR", help="Ray cluster (as for `supernet train`); default: local")
     p.add_argument(
         "--storage", metavar="PATH_OR_URI", help="where Ray Tune keeps trial results; default: <out>/ray"
