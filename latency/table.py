@@ -31,6 +31,15 @@ ORT_PREFIX = "ort-"
 CPU_PROVIDER = "CPUExecutionProvider"
 
 
+def target_unit(target: str) -> str:
+    return UNITS.get(target, "ms")
+
+
+def target_precision(target: str) -> str:
+    """`int8` for tables of int8 graphs (`ort-cpu-int8`, `fpga-int8`), else `fp32`."""
+    return "int8" if target.endswith("int8") else "fp32"
+
+
 @dataclass(frozen=True)
 class Correction:
     """End-to-end = scale * sum + per_layer_ms * num_layers + offset_ms (identity by default)."""
@@ -95,14 +104,17 @@ class LatencyTable:
     metadata: dict = field(default_factory=dict)
     complete: bool = False
 
+    def __post_init__(self) -> None:
+        if not self.provider and self.target.startswith(ORT_PREFIX):  # as tables from before the field read
+            self.provider = CPU_PROVIDER
+
     @property
     def unit(self) -> str:
-        return UNITS.get(self.target, "ms")
+        return target_unit(self.target)
 
     @property
     def precision(self) -> str:
-        """`int8` for tables of int8 graphs (`ort-cpu-int8`, `fpga-int8`), else `fp32`."""
-        return "int8" if self.target.endswith("int8") else "fp32"
+        return target_precision(self.target)
 
     @property
     def space_fingerprint(self) -> str:
@@ -226,6 +238,7 @@ class LatencyTable:
             raise bad(f"version {data.get('version')!r} is not supported; this code reads version {VERSION}")
         if data.get("target") not in TARGETS:
             raise bad(f"target {data.get('target')!r} is unknown; known targets: {', '.join(TARGETS)}")
+        _check_fields(data, bad)
         try:
             space = SearchSpace.from_dict(data["space"])
             entries = {str(k): float(v) for k, v in data["entries"].items()}
@@ -279,6 +292,35 @@ class LatencyTable:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise LatencyTableError(f"latency table {path} is not valid JSON ({e}); rebuild it") from None
         return cls.from_dict(data, source=str(path))
+
+
+def _check_fields(data: dict, bad) -> None:
+    """The fields `from_dict` would otherwise coerce (int("1.5"), bool("x"), list("x")) or not read at all
+    (unit, precision: derived from the target) must be what `to_dict` writes; tables written before the
+    provider and precision fields existed have neither, and are read as before."""
+    for name in ("version", "in_chans", "num_classes", "threads", "batch"):
+        if name in data and type(data[name]) is not int:
+            raise bad(f"{name} must be an integer, got {data[name]!r}")
+    target = data["target"]
+    for name, want in (("unit", target_unit(target)), ("precision", target_precision(target))):
+        if name in data and data[name] != want:
+            raise bad(f"{name} {data[name]!r} does not match target {target} ({want!r})")
+    provider = data.get("provider", CPU_PROVIDER if target.startswith(ORT_PREFIX) else "")
+    if not isinstance(provider, str) or bool(provider) != target.startswith(ORT_PREFIX):
+        want = "an onnxruntime execution provider" if target.startswith(ORT_PREFIX) else '""'
+        raise bad(f"provider must be {want} for target {target}, got {provider!r}")
+    for name, kind in (("complete", bool), ("metadata", dict), ("fit_points", list), ("stat", str)):
+        if name in data and not isinstance(data[name], kind):
+            raise bad(f"{name} must be a {kind.__name__}, got {data[name]!r}")
+    for i, point in enumerate(data.get("fit_points", [])):
+        ok = isinstance(point, dict) and set(point) == {"arch", "sum_ms", "num_layers", "measured_ms"}
+        ok = ok and isinstance(point["arch"], str) and type(point["num_layers"]) is int
+        ok = ok and all(
+            type(point[k]) in (int, float) and math.isfinite(point[k]) and point[k] >= 0
+            for k in ("sum_ms", "measured_ms")
+        )
+        if not ok:
+            raise bad(f"fit_points[{i}] must be {{arch, sum_ms, num_layers, measured_ms}}, got {point!r}")
 
 
 def check_replaceable(path: str | Path) -> None:

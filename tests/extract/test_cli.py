@@ -24,7 +24,7 @@ def run(tmp_path_factory, space):
     save_checkpoint(root / "ck", model, config, epoch=1, step=1)
     table = count_table(space, "macs", 3, 10)
     table.save(root / "macs.json")
-    table.target = "ort-cpu"
+    table.target, table.provider = "ort-cpu", "CPUExecutionProvider"
     table.save(root / "ort.json")
     other = SearchSpace.from_dict({**space.to_dict(), "resolutions": [24, 28]})
     count_table(other, "macs", 3, 10).save(root / "other-space.json")

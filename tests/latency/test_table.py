@@ -84,6 +84,9 @@ def test_incomplete_table_refuses_to_predict(fake_table, space):
         fake_table.predict_ms(space.smallest())
 
 
+POINT = {"arch": "r32_...", "sum_ms": 1.0, "num_layers": 9, "measured_ms": 1.2}
+
+
 @pytest.mark.parametrize(
     "corrupt,match",
     [
@@ -105,6 +108,21 @@ def test_incomplete_table_refuses_to_predict(fake_table, space):
         (lambda d: {**d, "threads": 0}, "threads must be >= 1"),
         (lambda d: {**d, "batch": -2}, "batch must be >= 1"),
         (lambda d: {**d, "stat": "mean"}, "statistic 'mean'"),
+        # coerced or unread before: int(1.5), bool("x"), list("x"), a unit or precision the target contradicts
+        (lambda d: {**d, "threads": 1.5}, "threads must be an integer, got 1.5"),
+        (lambda d: {**d, "in_chans": True}, "in_chans must be an integer"),
+        (lambda d: {**d, "version": True}, "version must be an integer"),
+        (lambda d: {**d, "unit": "MMACs"}, "unit 'MMACs' does not match target ort-cpu"),
+        (lambda d: {**d, "precision": "int8"}, "precision 'int8' does not match target ort-cpu"),
+        (lambda d: {**d, "provider": ""}, "provider must be an onnxruntime execution provider"),
+        (lambda d: {**d, "target": "macs", "provider": "CPUExecutionProvider"}, "unit 'ms' does not match"),
+        (lambda d: {**d, "target": "torch-cpu"}, 'provider must be "" for target torch-cpu'),
+        (lambda d: {**d, "complete": "x"}, "complete must be a bool"),
+        (lambda d: {**d, "metadata": []}, "metadata must be a dict"),
+        (lambda d: {**d, "fit_points": "x"}, "fit_points must be a list"),
+        (lambda d: {**d, "fit_points": [[1, 2, 3]]}, r"fit_points\[0\] must be"),
+        (lambda d: {**d, "fit_points": [{**POINT, "measured_ms": math.inf}]}, r"fit_points\[0\]"),
+        (lambda d: {**d, "fit_points": [{**POINT, "num_layers": "9"}]}, r"fit_points\[0\]"),
     ],
 )
 def test_corrupt_tables_raise_clear_errors(fake_table, tmp_path, corrupt, match):
