@@ -109,7 +109,14 @@ def json_name(value) -> str:
         return repr(value)
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
+    if isinstance(value, (list, tuple)):
+        text = json.dumps(list(value), default=str)
+        return f"the list {text if len(text) <= 60 else text[:57] + '...'}"
     return f"a JSON {_KIND_NAMES.get(type(value), type(value).__name__)}"
+
+
+def _fixed_length(origin, args) -> bool:
+    return origin is tuple and bool(args) and args[-1] is not Ellipsis
 
 
 def describe(annotation) -> str:
@@ -119,7 +126,10 @@ def describe(annotation) -> str:
         parts = [describe(a) for a in args if a is not type(None)]
         return " or ".join(parts) + (" or null" if type(None) in args else "")
     if origin in (list, tuple):
-        return f"a list of {describe(args[0]).removeprefix('an ').removeprefix('a ')}s" if args else "a list"
+        of = f"{describe(args[0]).removeprefix('an ').removeprefix('a ')}s" if args else ""
+        if _fixed_length(origin, args):
+            return f"a list of {len(args)} {of}"
+        return f"a list of {of}" if args else "a list"
     return {
         int: "an integer",
         float: "a finite number",
@@ -140,6 +150,8 @@ def type_ok(value, annotation) -> bool:
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return False
+        if _fixed_length(origin, args):  # tuple[float, float]: exactly two
+            return len(value) == len(args) and all(type_ok(v, a) for v, a in zip(value, args))
         item = args[0] if args else typing.Any
         return all(type_ok(v, item) for v in value)
     if annotation is bool:

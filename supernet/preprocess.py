@@ -42,6 +42,7 @@ class Preprocessing:
     channel_order: str = "RGB"
 
     def __post_init__(self) -> None:
+        self._check_types()
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
@@ -49,6 +50,31 @@ class Preprocessing:
         object.__setattr__(self, "crop_pct", float(self.crop_pct))
         object.__setattr__(self, "scale", float(self.scale))
         self.validate()
+
+    def _check_types(self) -> None:
+        """What a saved contract must hold before it is converted (int('x'), a string as label names)."""
+
+        def number(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        def wrong(name: str, kind: str) -> PreprocessingError:
+            return PreprocessingError(f"preprocessing: {name} must be {kind}, got {getattr(self, name)!r}")
+
+        for name, ok, kind in (
+            ("input_size", lambda v: number(v) and isinstance(v, int), "integers"),
+            ("mean", number, "numbers"),
+            ("std", number, "numbers"),
+            ("label_names", lambda v: isinstance(v, str), "strings"),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(map(ok, value)):
+                raise wrong(name, f"a list of {kind}")
+        for name in ("crop_pct", "scale"):
+            if not number(getattr(self, name)):
+                raise wrong(name, "a number")
+        for name in ("interpolation", "crop_mode", "channel_order"):
+            if not isinstance(getattr(self, name), str):
+                raise wrong(name, "a string")
 
     def validate(self) -> Preprocessing:
         def need(ok: bool, msg: str) -> None:
@@ -174,7 +200,7 @@ class Preprocessing:
         body = {k: v for k, v in data.items() if k != "format"}
         try:
             return cls(**body)
-        except TypeError as e:
+        except TypeError as e:  # a missing or unknown field
             raise PreprocessingError(f"preprocessing fields are wrong ({e})")
 
     def card(self) -> dict:

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checks import check_int
+from ..checks import check_float, check_int
 from ..errors import CheckpointError, OutputError
 from ..files import atomic_write, remove_temp_files, sha256_file, write_json
 from ..jsonfile import check_fields, read_json
@@ -236,6 +236,10 @@ def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> Check
     root = pointer.parent
     weights, state = root / desc["weights"], root / desc["state"]
     ckpt_space = SearchSpace.from_dict(desc["space"])
+    if ckpt_space.fingerprint() != desc["space_fingerprint"]:
+        raise CheckpointError(
+            f"checkpoint {pointer}: its space does not match its recorded fingerprint (edited or corrupt)"
+        )
     config = TrainConfig.from_dict(desc["config"], where=f"checkpoint {pointer}: config")
     args = dict(desc["model"])
     args.setdefault("act_layer", "relu6")  # checkpoints from before the activation was stored
@@ -243,6 +247,8 @@ def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> Check
     where = f"checkpoint {pointer}: model"
     check_int(f"{where} num_classes", args["num_classes"], lo=1, hi=1 << 20, error=CheckpointError)
     check_int(f"{where} in_chans", args["in_chans"], lo=1, hi=1024, error=CheckpointError)
+    for key in ("drop_rate", "drop_path_rate"):
+        check_float(f"{where} {key}", args[key], lo=0, hi=1, hi_open=True, error=CheckpointError)
     for key in ("epoch", "step"):
         check_int(f"checkpoint {pointer}: {key}", desc[key], lo=0, error=CheckpointError)
     if space is not None and space.fingerprint() != ckpt_space.fingerprint():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..preprocess import CHANNEL_ORDERS, FORMAT, Preprocessing
+from ..preprocess import CHANNEL_ORDERS, Preprocessing
 
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -61,12 +61,11 @@ def image_folder(size: int, classes, interpolation: str | None = None) -> Prepro
 def checkpoint_preprocessing(meta: dict, config, where: str) -> Preprocessing:
     """The contract saved in a checkpoint's metadata, or, for checkpoints from before it was saved, the one
     its data set implies (an image folder's class names are read from its tree; without it: refused)."""
-    saved = meta.get("preprocessing") if isinstance(meta, dict) else None
-    if isinstance(saved, dict) and saved.get("format") == FORMAT:
+    if isinstance(meta, dict) and "preprocessing" in meta:  # saved: used as it is, or refused
         from ..preprocess import PreprocessingError
 
         try:
-            return Preprocessing.from_dict(saved)
+            return Preprocessing.from_dict(meta["preprocessing"])
         except PreprocessingError as e:
             raise CheckpointError(f"{where}: {e}")
     dataset = config.dataset

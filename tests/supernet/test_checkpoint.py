@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from supernet import CheckpointError, ElasticMobileNetV2, SearchSpace
+from supernet import CheckpointError, ElasticMobileNetV2, SearchSpace, SupernetError
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
 from supernet.train.config import TrainConfig
 
@@ -100,3 +100,33 @@ def test_the_training_state_is_loaded_without_unpickling_code(tmp_path):
     ckpt.state_path = tmp_path / "evil.pt"
     with pytest.raises(CheckpointError, match="unreadable"):
         ckpt.train_state()
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (
+            lambda d: d["space"]["stages"][0].update(kernel_sizes=[5]),
+            "does not match its recorded fingerprint",
+        ),
+        (
+            lambda d: d["model"].update(drop_rate=1.5),
+            r"model drop_rate must be in \[0, 1\) and finite, got 1.5",
+        ),
+        (lambda d: d["model"].update(drop_path_rate=-0.1), "model drop_path_rate must be in"),
+        (
+            lambda d: d["config"].update(scale=[]),
+            r"config: scale is the list \[\]; allowed: a list of 2 finite numbers",
+        ),
+    ],
+)
+def test_an_edited_description_is_refused_in_one_line(tmp_path, edit, words):
+    """Fields whose edit the weights' SHA-256 does not catch: the space (a narrower one still loads
+    weights), training-only model arguments and the recorded config."""
+    saved(tmp_path)
+    pointer = tmp_path / "checkpoint.json"
+    data = json.loads(pointer.read_text())
+    edit(data)
+    pointer.write_text(json.dumps(data))
+    with pytest.raises(SupernetError, match=words):  # CheckpointError, TrainConfigError for the config
+        load_checkpoint(tmp_path)

@@ -35,12 +35,34 @@ def test_round_trips_and_maps_onto_timm_pretrained_cfg():
         ({"scale": 1.0}, "scale must be 1/255"),
         ({"channel_order": "L"}, "3 channels need channel_order 'RGB'"),
         ({"label_names": ()}, "label_names must name every class"),
+        # wrong types are named, not converted (int("x") was a ValueError traceback; a string of names split)
+        ({"input_size": "x"}, "input_size must be a list of integers, got 'x'"),
+        ({"input_size": [3, 32.5, 32]}, "input_size must be a list of integers"),
+        ({"mean": "x"}, "mean must be a list of numbers"),
+        ({"std": [0.2, True, 0.2]}, "std must be a list of numbers"),
+        ({"label_names": "abc"}, "label_names must be a list of strings, got 'abc'"),
+        ({"label_names": [1, 2]}, "label_names must be a list of strings"),
+        ({"crop_pct": "x"}, "crop_pct must be a number"),
+        ({"crop_pct": True}, "crop_pct must be a number"),
+        ({"scale": None}, "scale must be a number"),
+        ({"interpolation": 3}, "interpolation must be a string"),
     ],
 )
 def test_bad_contracts_are_refused(change, words):
     fields = {**image_folder(32, ["a"]).to_dict(), **change}
     with pytest.raises(PreprocessingError, match=words.replace("(", r"\(").replace(")", r"\)")):
         Preprocessing.from_dict(fields)
+
+
+@pytest.mark.parametrize(
+    "saved", [None, "x", [], {}, {"format": "other"}, {**image_folder(32, ["a"]).to_dict(), "mean": "x"}]
+)
+def test_a_saved_contract_that_is_unreadable_is_refused_not_replaced(saved):
+    """Only a checkpoint without the field (from before it was saved) gets the contract its data implies."""
+    with pytest.raises(CheckpointError, match="checkpoint x: .*preprocessing"):
+        checkpoint_preprocessing(
+            {"preprocessing": saved}, TrainConfig(dataset="fashion-mnist"), "checkpoint x"
+        )
 
 
 def test_old_checkpoints_get_the_contract_their_data_implies(tmp_path):
