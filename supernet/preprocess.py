@@ -175,17 +175,17 @@ class Preprocessing:
     def from_pretrained_cfg(cls, cfg: dict) -> Preprocessing:
         try:
             chans = int(cfg["input_size"][0])
-            return cls(
-                input_size=tuple(cfg["input_size"]),
-                mean=tuple(cfg["mean"]),
-                std=tuple(cfg["std"]),
-                label_names=tuple(cfg["label_names"]),
+            return cls(  # lists as they are: a string given for one is refused, not split into letters
+                input_size=cfg["input_size"],
+                mean=cfg["mean"],
+                std=cfg["std"],
+                label_names=cfg["label_names"],
                 interpolation=cfg["interpolation"],
                 crop_pct=cfg["crop_pct"],
                 crop_mode=cfg.get("crop_mode", "center"),
                 channel_order=CHANNEL_ORDERS.get(chans, "planar"),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, IndexError) as e:
             raise PreprocessingError(f"pretrained_cfg lacks a usable preprocessing field ({e})")
 
     # ---- serialisation --------------------------------------------------------------------------

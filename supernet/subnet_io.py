@@ -67,20 +67,63 @@ def load_subnet(path: str | Path) -> nn.Module:
     config = read_json(config_path, "saved subnet", SubnetFileError)
     if config.get("format") != FORMAT:
         raise SubnetFileError(f"{config_path} is not a saved subnet (expected format {FORMAT})")
-    weights = config_path.parent / str(config.get("weights", WEIGHTS))
+    name = config.get("weights", WEIGHTS)
+    if not isinstance(name, str) or Path(name).name != name:
+        raise SubnetFileError(f"saved subnet {config_path}: weights {name!r} must be a file name beside it")
+    weights = config_path.parent / name
     if not weights.is_file():
         raise SubnetFileError(f"saved subnet {config_path}: weights file {weights} is missing")
     if sha256_file(weights) != config.get("weights_sha256"):
         raise SubnetFileError(f"weights {weights} do not match the SHA-256 in {config_path}; it is corrupt")
+    args = config.get("model_args")
     try:
-        model = build_from_args(config["model_args"])
+        _check_args(args, f"saved subnet {config_path}: model_args")
+        model = build_from_args(args)
         model.load_state_dict(load_file(weights), strict=True)
-    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as e:
-        raise SubnetFileError(f"saved subnet {config_path} cannot be rebuilt ({str(e).splitlines()[0]})")
-    model.subnet_args = config["model_args"]
-    model.pretrained_cfg = config.get("pretrained_cfg") or {}
+    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError, AssertionError, IndexError) as e:
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__  # timm's decoder asserts
+        raise SubnetFileError(f"saved subnet {config_path} cannot be rebuilt ({text})")
+    model.subnet_args = args
+    model.pretrained_cfg = _checked_cfg(config.get("pretrained_cfg", {}), args, f"saved subnet {config_path}")
     model.default_cfg = model.pretrained_cfg
     return model.eval()
+
+
+def _check_args(args, where: str) -> None:
+    """What timm's constructor would take silently (a drop rate of 1.5, fix_stem 'x'); the rest is checked
+    by building the model and loading the weights strictly."""
+    from .checks import check_float
+
+    if not isinstance(args, dict):
+        raise SubnetFileError(f"{where} must be an object, got {args!r}")
+    check_float(f"{where} drop_rate", args.get("drop_rate"), lo=0, hi=1, hi_open=True, error=SubnetFileError)
+    if not isinstance(args.get("fix_stem"), bool):
+        raise SubnetFileError(f"{where} fix_stem must be true or false, got {args.get('fix_stem')!r}")
+
+
+def _checked_cfg(cfg, args: dict, where: str) -> dict:
+    """The saved `pretrained_cfg` (what timm's data config and users read): empty for a model saved without
+    a contract, else one that parses as a `Preprocessing` for this model's channels and classes."""
+    from .preprocess import Preprocessing, PreprocessingError
+
+    if not isinstance(cfg, dict):
+        raise SubnetFileError(f"{where}: pretrained_cfg must be an object, got {cfg!r}")
+    if not cfg:
+        return cfg
+    try:
+        contract = Preprocessing.from_pretrained_cfg(cfg)
+    except PreprocessingError as e:
+        raise SubnetFileError(f"{where}: {e}") from None
+    shape = (cfg.get("num_classes"), contract.num_classes, contract.in_chans)
+    if shape != (args["num_classes"], args["num_classes"], args["in_chans"]):
+        raise SubnetFileError(
+            f"{where}: pretrained_cfg describes {shape[1]} class names, num_classes {shape[0]!r} and "
+            f"{shape[2]} input channels; the model has {args['num_classes']} classes and {args['in_chans']}"
+        )
+    for key in ("architecture", "first_conv", "classifier"):
+        if not isinstance(cfg.get(key, ""), str):
+            raise SubnetFileError(f"{where}: pretrained_cfg {key} must be a string, got {cfg[key]!r}")
+    return cfg
 
 
 def save_subnet_for_hf(model: nn.Module, folder: str | Path) -> Path:

@@ -116,6 +116,45 @@ def test_save_and_load_in_a_fresh_process_without_pickle(subnet, tmp_path):
         load_subnet(folder)
 
 
+def _cfg(**change):
+    return lambda c: c["pretrained_cfg"].update(change)
+
+
+def _args(**change):
+    return lambda c: c["model_args"].update(change)
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda c: c.update(weights="../model.safetensors"), "must be a file name beside it"),
+        (lambda c: c.update(pretrained_cfg="x"), "pretrained_cfg must be an object"),
+        (_cfg(label_names="c0c1c2c3c4c5c6c7c8c9"), "label_names must be a list of strings"),  # was 20 classes
+        (_cfg(label_names=list(LABELS[:9])), "describes 9 class names"),
+        (_cfg(num_classes=9), "num_classes 9"),
+        (_cfg(input_size=[1, 16, 16]), "mean and std need 1 values each"),
+        (_cfg(input_size=[]), "lacks a usable preprocessing field"),
+        (_cfg(mean="x"), "mean must be a list of numbers"),
+        (_cfg(interpolation="nearest-exact"), "interpolation must be one of"),
+        (_cfg(first_conv=3), "first_conv must be a string"),
+        (_args(drop_rate=1.5), r"drop_rate must be in \[0, 1\)"),
+        (_args(fix_stem="x"), "fix_stem must be true or false"),
+        (_args(arch_def="x"), "cannot be rebuilt"),  # timm's decoder asserted (a traceback)
+        (_args(arch_def=[]), "cannot be rebuilt"),
+        (lambda c: c.update(model_args=[]), "model_args must be an object"),
+    ],
+)
+def test_an_edited_model_json_is_refused_in_one_line(subnet, tmp_path, edit, words):
+    """Each of these loaded (the cfg is what timm's data config and a user's preprocessing read) or was a
+    traceback; the weights' SHA-256 cannot catch them."""
+    folder = save_subnet(subnet, tmp_path / "shipped").parent
+    config = json.loads((folder / "model.json").read_text())
+    edit(config)
+    (folder / "model.json").write_text(json.dumps(config))
+    with pytest.raises(SubnetFileError, match=words):
+        load_subnet(folder)
+
+
 def test_mobilenetv2_100_is_a_member_and_loads_strictly_into_timm():
     supernet = randomized_supernet("mbv2-imagenet")
     arch = named_arch("mobilenetv2_100", supernet.space)
