@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from supernet import ArchConfig, SupernetError
+from supernet.checks import check_float
 from supernet.files import append_line, atomic_write_text
 from supernet.jsonfile import parse_json
 
@@ -33,7 +34,7 @@ class SearchJournal:
             for line in lines[1:]:
                 entry = self._parse(line)
                 try:
-                    self.cache[ArchConfig.from_dict(entry["arch"])] = float(entry["score"])
+                    self.cache[ArchConfig.from_dict(entry["arch"])] = check_float("score", entry["score"])
                 except (SupernetError, KeyError, TypeError, ValueError):
                     break  # a damaged tail: the scores before it still hold
             self.replayed = len(self.cache)

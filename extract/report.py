@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from supernet import ArchConfig
+from supernet import ArchConfig, SupernetError
+from supernet.checks import check_float
 from supernet.files import atomic_write
+from supernet.jsonfile import parse_json
 
 from .errors import ExtractError
 from .evaluator import ArchEvaluator, Evaluation
@@ -105,11 +106,11 @@ def load_scores(path: str | Path, **expected) -> list[tuple[ArchConfig, float]]:
     path = Path(path)
     if not path.is_file():
         raise ExtractError(f"--resume needs an earlier search log at {path}; none is there")
+    log = parse_json(path.read_text(errors="replace"), f"search log {path}", ExtractError)  # no NaN scores
     try:
-        log = json.loads(path.read_text())
         entries = [*log.get("previous", []), *log["history"]]
-        scores = [(ArchConfig.from_dict(e["arch"]), float(e["score"])) for e in entries]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        scores = [(ArchConfig.from_dict(e["arch"]), check_float("score", e["score"])) for e in entries]
+    except (SupernetError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise ExtractError(
             f"search log {path} is unreadable ({e.__class__.__name__}: {e}); remove it or drop --resume"
         )

@@ -1,6 +1,7 @@
 """Pareto front, budget table, plot and search-log round trip."""
 
 import json
+import math
 
 import pytest
 
@@ -41,3 +42,13 @@ def test_search_log_table_and_plot(tmp_path, space, mmacs, synthetic_accuracy):
         load_scores(log, checkpoint_sha256="other")
     with pytest.raises(ExtractError, match="needs an earlier search log"):
         load_scores(tmp_path / "none.json")
+    first = data["history"][0]
+    for edited, words in [
+        ({**data, "history": [{**first, "score": math.nan}]}, "allowed: finite numbers"),
+        ({**data, "history": [{**first, "score": "0.9"}]}, "score must be a number"),
+        ({**data, "previous": "x"}, "unreadable"),
+        ([1, 2], "unreadable"),
+    ]:
+        log.write_text(json.dumps(edited))
+        with pytest.raises(ExtractError, match=words):  # one line, not a traceback or a NaN in the search
+            load_scores(log, checkpoint_sha256="abc", val_images=10)
