@@ -250,17 +250,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     _space_options(b)
     b.add_argument("--target", required=True, help=TARGET_HELP)
     b.add_argument("--out", required=True, help="table JSON to write; an unfinished one there is resumed")
-    add_count(b, "--threads", 1, 1024, 1, "intra-op threads", action=Given)
-    add_count(b, "--batch", 1, 65_536, 1, "batch size (default 1, the deployment case)", action=Given)
-    add_count(b, "--warmup", 0, MANY, 10, "untimed runs per layer", action=Given)
-    add_count(b, "--repeats", 1, MANY, 50, "timed runs per layer; --stat of them is kept", action=Given)
+    add_count(b, "--threads", (1, 1024), 1, help="intra-op threads", action=Given)
+    add_count(b, "--batch", (1, 65_536), 1, help="batch size (default 1, the deployment case)", action=Given)
+    add_count(b, "--warmup", (0, MANY), 10, help="untimed runs per layer", action=Given)
+    add_count(
+        b, "--repeats", (1, MANY), 50, help="timed runs per layer; --stat of them is kept", action=Given
+    )
     _stat_option(b, action=Given)
     b.add_argument(
         "--provider", default=CPU, action=Given,
         help=f"onnxruntime execution provider for ort-* targets (default {CPU})",
     )  # fmt: skip
     add_count(
-        b, "--fit-samples", 4, 100_000, 20, "subnets timed end to end to fit the correction", action=Given
+        b,
+        "--fit-samples",
+        (4, 100_000),
+        20,
+        help="subnets timed end to end to fit the correction",
+        action=Given,
     )
     b.add_argument(
         "--fpga",
@@ -280,10 +287,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument(
         "--precision", default="fp32", choices=["fp32", "int8"], help="graphs to time (default fp32)"
     )
-    add_count(k, "--fit-samples", 4, 100_000, 20, "whole subnets to fit the correction")
-    add_count(k, "--holdout", 1, 100_000, 50, "held-out subnets to validate it")
-    add_count(k, "--warmup", 0, MANY, 10, "runner's untimed runs per graph")
-    add_count(k, "--repeats", 1, MANY, 50, "runner's timed runs per layer")
+    add_count(k, "--fit-samples", (4, 100_000), 20, help="whole subnets to fit the correction")
+    add_count(k, "--holdout", (1, 100_000), 50, help="held-out subnets to validate it")
+    add_count(k, "--warmup", (0, MANY), 10, help="runner's untimed runs per graph")
+    add_count(k, "--repeats", (1, MANY), 50, help="runner's timed runs per layer")
     _stat_option(k, "runner's default statistic")
     k.add_argument("--overwrite", action="store_true", help="replace an existing kit in --out")
     add_quiet(k)
@@ -306,13 +313,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timings", help="compare with the device's own timings of the kit's held-out subnets instead"
     )
     # the measurement's own options (action=Given): refused with --timings, which measures nothing here
-    add_count(v, "--samples", 1, 100_000, 50, "subnets to measure", action=Given)
+    add_count(v, "--samples", (1, 100_000), 50, help="subnets to measure", action=Given)
     add_count(
-        v, "--seed", 0, MAX_SEED, 0, "subnet sampling seed (default 0; the fit used its own)", action=Given
+        v,
+        "--seed",
+        (0, MAX_SEED),
+        0,
+        help="subnet sampling seed (default 0; the fit used its own)",
+        action=Given,
     )
-    add_count(v, "--warmup", 0, MANY, 10, "untimed runs per subnet", action=Given)
-    add_count(v, "--repeats", 1, MANY, 100, "timed runs per subnet and pass", action=Given)
-    add_count(v, "--passes", 1, 1000, 2, "measurements per subnet, minutes apart", action=Given)
+    add_count(v, "--warmup", (0, MANY), 10, help="untimed runs per subnet", action=Given)
+    add_count(v, "--repeats", (1, MANY), 100, help="timed runs per subnet and pass", action=Given)
+    add_count(v, "--passes", (1, 1000), 2, help="measurements per subnet, minutes apart", action=Given)
     v.add_argument(
         "--no-independent", nargs=0, const=True, default=False,
         help="skip the independent onnxruntime timer (default: off)", action=Given,

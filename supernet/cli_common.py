@@ -84,11 +84,13 @@ def add_json(p: argparse.ArgumentParser, what: str = "a summary") -> None:
     )
 
 
-def add_count(p: argparse.ArgumentParser, flag: str, lo: int, hi: int, default: int, what: str, **kw) -> None:
-    """An integer option bounded to [lo, hi] at parse time; its help ends with its default."""
+def add_count(
+    p: argparse.ArgumentParser, flag: str, bounds: tuple[int, int], default: int, *, help: str, **kw
+) -> None:
+    """An integer option bounded to [lo, hi] = `bounds` at parse time; its help ends with its default."""
     from .checks import int_arg
 
-    p.add_argument(flag, type=int_arg(lo, hi), default=default, help=what, **kw)
+    p.add_argument(flag, type=int_arg(*bounds), default=default, help=help, **kw)
 
 
 def add_threads(p: argparse.ArgumentParser, default: int = 1, what: str = "") -> None:

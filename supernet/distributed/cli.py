@@ -197,7 +197,7 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
         "--train-out", metavar="DIR", help="run directory in the best config (default: <out>/best-run)"
     )
     p.add_argument("--batch-size", type=int, help="batch size (overrides --config)")
-    add_count(p, "--samples", 1, 100_000, 8, "configurations to try")
+    add_count(p, "--samples", (1, 100_000), 8, help="configurations to try")
     p.add_argument(
         "--lr", type=float, nargs=2, default=(0.01, 0.2), metavar=("MIN", "MAX"), help="log-uniform"
     )
@@ -208,9 +208,11 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--warmup-epochs", type=float, nargs="+", default=(0.0, 1.0, 2.0), metavar="E", help="choices"
     )
-    add_count(p, "--grace-epochs", 1, 1_000_000, 1, "ASHA: epochs every trial gets before it can be stopped")
-    add_count(p, "--reduction-factor", 2, 1000, 2, "ASHA: keep 1/rf of the trials at each rung")
-    add_count(p, "--cpus-per-trial", 1, 4096, 1, "CPUs (torch threads) per trial")
+    add_count(
+        p, "--grace-epochs", (1, 1_000_000), 1, help="ASHA: epochs every trial gets before it can be stopped"
+    )
+    add_count(p, "--reduction-factor", (2, 1000), 2, help="ASHA: keep 1/rf of the trials at each rung")
+    add_count(p, "--cpus-per-trial", (1, 4096), 1, help="CPUs (torch threads) per trial")
     p.add_argument("--address", metavar="ADDR", help="Ray cluster (as for `supernet train`); default: local")
     p.add_argument(
         "--storage", metavar="PATH_OR_URI", help="where Ray Tune keeps trial results; default: <out>/ray"
