@@ -18,6 +18,7 @@ from pathlib import Path
 
 from supernet import ArchConfig, SearchSpace, SupernetError
 from supernet.files import atomic_write_text, make_dirs
+from supernet.jsonfile import check_fields
 
 from .errors import LatencyTableError, MissingEntryError
 from .layers import LayerSpec, arch_layers
@@ -238,7 +239,7 @@ class LatencyTable:
             raise bad(f"version {data.get('version')!r} is not supported; this code reads version {VERSION}")
         if data.get("target") not in TARGETS:
             raise bad(f"target {data.get('target')!r} is unknown; known targets: {', '.join(TARGETS)}")
-        _check_fields(data, bad)
+        _check_fields(data, source)
         try:
             space = SearchSpace.from_dict(data["space"])
             entries = {str(k): float(v) for k, v in data["entries"].items()}
@@ -294,33 +295,35 @@ class LatencyTable:
         return cls.from_dict(data, source=str(path))
 
 
-def _check_fields(data: dict, bad) -> None:
-    """The fields `from_dict` would otherwise coerce (int("1.5"), bool("x"), list("x")) or not read at all
-    (unit, precision: derived from the target) must be what `to_dict` writes; tables written before the
-    provider and precision fields existed have neither, and are read as before."""
-    for name in ("version", "in_chans", "num_classes", "threads", "batch"):
-        if name in data and type(data[name]) is not int:
-            raise bad(f"{name} must be an integer, got {data[name]!r}")
+_SCHEMA = {
+    "format": str, "version": int, "target": str, "unit": str, "space_fingerprint": str, "space": dict,
+    "in_chans": int, "num_classes": int, "threads": int, "batch": int, "stat": str, "provider": str,
+    "precision": str, "metadata": dict, "complete": bool, "correction": dict, "fit_points": list[dict],
+    "entries": dict,
+}  # fmt: skip
+_FIT_POINT = {"arch": str, "sum_ms": float, "num_layers": int, "measured_ms": float}
+
+
+def _check_fields(data: dict, source: str) -> None:
+    """Every field of the kind `to_dict` writes (nothing is coerced: int(1.5), bool("x")); unit and
+    precision, derived from the target, must agree with it. Tables from before the provider and precision
+    fields existed have neither, and are read as before."""
+    where = f"{source} is not a valid latency table"
+    check_fields(data, _SCHEMA, where, LatencyTableError, optional=("unit", "provider", "precision"))
+    for i, point in enumerate(data["fit_points"]):
+        check_fields(point, _FIT_POINT, f"{where}: fit_points[{i}]", LatencyTableError)
+        if min(point["sum_ms"], point["measured_ms"]) < 0:
+            raise LatencyTableError(f"{where}: fit_points[{i}] has a negative time: {point}")
     target = data["target"]
     for name, want in (("unit", target_unit(target)), ("precision", target_precision(target))):
         if name in data and data[name] != want:
-            raise bad(f"{name} {data[name]!r} does not match target {target} ({want!r})")
+            raise LatencyTableError(
+                f"{where} {name} {data[name]!r} does not match target {target} ({want!r})"
+            )
     provider = data.get("provider", CPU_PROVIDER if target.startswith(ORT_PREFIX) else "")
-    if not isinstance(provider, str) or bool(provider) != target.startswith(ORT_PREFIX):
+    if bool(provider) != target.startswith(ORT_PREFIX):
         want = "an onnxruntime execution provider" if target.startswith(ORT_PREFIX) else '""'
-        raise bad(f"provider must be {want} for target {target}, got {provider!r}")
-    for name, kind in (("complete", bool), ("metadata", dict), ("fit_points", list), ("stat", str)):
-        if name in data and not isinstance(data[name], kind):
-            raise bad(f"{name} must be a {kind.__name__}, got {data[name]!r}")
-    for i, point in enumerate(data.get("fit_points", [])):
-        ok = isinstance(point, dict) and set(point) == {"arch", "sum_ms", "num_layers", "measured_ms"}
-        ok = ok and isinstance(point["arch"], str) and type(point["num_layers"]) is int
-        ok = ok and all(
-            type(point[k]) in (int, float) and math.isfinite(point[k]) and point[k] >= 0
-            for k in ("sum_ms", "measured_ms")
-        )
-        if not ok:
-            raise bad(f"fit_points[{i}] must be {{arch, sum_ms, num_layers, measured_ms}}, got {point!r}")
+        raise LatencyTableError(f"{where}: provider must be {want} for target {target}, got {provider!r}")
 
 
 def check_replaceable(path: str | Path) -> None:
